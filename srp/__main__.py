@@ -1,0 +1,3 @@
+from srp.cli import main
+
+main()

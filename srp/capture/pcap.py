@@ -1,0 +1,153 @@
+"""Classic libpcap files: microsecond and nanosecond magic, either byte order, version 2.x."""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO
+
+from srp.capture.model import Interface, max_caplen
+from srp.capture.source import BatchReader, Window
+from srp.errors import CaptureError
+
+MAGIC_MICRO = 0xA1B2C3D4
+MAGIC_NANO = 0xA1B23C4D
+HEADER_SIZE = 24
+RECORD_HEADER_SIZE = 16
+# The link-type field's upper bits carry the FCS length (libpcap's LT_FCS_LENGTH_PRESENT
+# and LT_FCS_LENGTH); only the low 16 bits name the link type.
+LINKTYPE_MASK = 0xFFFF
+FCS_PRESENT = 0x04000000
+IF_TSRESOL = 9    # the pcapng options an interface read from a pcap header may carry
+IF_FCSLEN = 13
+
+_MAGICS = {
+    struct.pack("<I", MAGIC_MICRO): ("<", False),
+    struct.pack(">I", MAGIC_MICRO): (">", False),
+    struct.pack("<I", MAGIC_NANO): ("<", True),
+    struct.pack(">I", MAGIC_NANO): (">", True),
+}
+
+
+def is_pcap(head: bytes) -> bool:
+    return head[:4] in _MAGICS
+
+
+class PcapReader(BatchReader):
+    format_name = "pcap"
+
+    def __init__(self, window: Window):
+        super().__init__(window)
+        window.fill(HEADER_SIZE)
+        header = window.buf[window.pos:window.pos + HEADER_SIZE]
+        if len(header) < HEADER_SIZE:
+            raise CaptureError(f"{self.name}: truncated pcap file header")
+        byte_order, self.nanosecond = _MAGICS[header[:4]]
+        major, minor, _zone, _sigfigs, snaplen, network = struct.unpack(
+            byte_order + "HHiIII", header[4:])
+        if major != 2:
+            raise CaptureError(f"{self.name}: pcap version {major}.{minor} is not supported")
+        window.pos += HEADER_SIZE
+        linktype = network & LINKTYPE_MASK
+        options = []
+        if self.nanosecond:
+            options.append((IF_TSRESOL, b"\x09"))
+        if network & FCS_PRESENT:
+            # if_fcslen, in bytes: the field counts 16-bit words.
+            options.append((IF_FCSLEN, bytes([((network >> 28) & 0xF) * 2])))
+        ts_units = 1_000_000_000 if self.nanosecond else 1_000_000
+        self.interfaces = [Interface(linktype, snaplen, ts_units, 0, tuple(options))]
+        # Writers of versions before 2.3 put the original length before the captured one;
+        # 2.3 files come either way (libpcap's and wiretap's reading of them).
+        self._lengths_swapped = minor < 3
+        self._swap_when_inverted = minor == 3
+        self._record_header = struct.Struct(byte_order + "IIII")
+        self._byte_order = byte_order
+        self._max_caplen = max_caplen(linktype)
+
+    @property
+    def record_layout(self) -> tuple[str, bool] | None:
+        """(byte order, nanosecond) of the records as they lie in the file, for a writer to
+        copy them whole; None when their fields are not in today's order."""
+        if self._lengths_swapped or self._swap_when_inverted:
+            return None
+        return self._byte_order, self.nanosecond
+
+    def read_raw_batch(self, budget: int) -> list[tuple[int, bytes]] | None:
+        """Like read_batch, as (ts_ns, the record's bytes with its header) pairs."""
+        return self._read(budget, self._parse_raw)
+
+    def _parse_raw(self, window: Window) -> list[tuple]:
+        return self._parse(window, raw=True)
+
+    def _parse(self, window: Window, raw: bool = False) -> list[tuple]:
+        buf, pos, end = window.buf, window.pos, len(window.buf)
+        view = memoryview(buf)
+        unpack = self._record_header.unpack_from
+        ns_per_frac = 1 if self.nanosecond else 1000
+        max_len = self._max_caplen
+        records = []
+        append = records.append
+        swapped, swap_when_inverted = self._lengths_swapped, self._swap_when_inverted
+        while pos + RECORD_HEADER_SIZE <= end:
+            sec, frac, caplen, origlen = unpack(buf, pos)
+            if swapped or (swap_when_inverted and caplen > origlen):
+                caplen, origlen = origlen, caplen
+            if caplen > max_len:
+                self._damage_here(pos, f"record claims an impossible length of {caplen} bytes",
+                                  len(records))
+                break
+            data_end = pos + RECORD_HEADER_SIZE + caplen
+            if data_end > end:
+                break
+            if raw:
+                append((sec * 1_000_000_000 + frac * ns_per_frac, buf[pos:data_end]))
+            else:
+                append((sec * 1_000_000_000 + frac * ns_per_frac, 0, origlen,
+                        view[pos + 16:data_end], None))
+            pos = data_end
+        window.pos = pos
+        return records
+
+    def _describe_leftover(self, left: int) -> str:
+        if left < RECORD_HEADER_SIZE:
+            return f"{left} stray bytes after the last record"
+        return "truncated record"
+
+
+class PcapWriter:
+    """Writes classic pcap the way mergecap does: version 2.4, zone and sigfigs 0,
+    little-endian, the link type without its FCS bits."""
+
+    def __init__(self, file: BinaryIO, linktype: int, snaplen: int, nanosecond: bool):
+        self._file = file
+        self._nanosecond = nanosecond
+        magic = MAGIC_NANO if nanosecond else MAGIC_MICRO
+        file.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype & LINKTYPE_MASK))
+
+    def copies(self, reader, cut: int | None) -> bool:
+        """True when the reader's raw records are already exactly what this file holds."""
+        return cut is None and getattr(reader, "record_layout", None) == ("<", self._nanosecond)
+
+    def encoder(self, interface_map: list[int], cut: int | None):
+        """A function turning records into their bytes in this file."""
+        pack = struct.Struct("<IIII").pack
+        frac_divisor = 1 if self._nanosecond else 1000
+
+        def encode(records: list[tuple]) -> list[bytes]:
+            blobs = []
+            append = blobs.append
+            for ts, _iface, origlen, data, _options in records:
+                # Stamps mergecap cannot express wrap as its 32-bit fields do.
+                sec, frac = divmod(ts or 0, 1_000_000_000)
+                if cut is not None and len(data) > cut:
+                    data = data[:cut]
+                append(pack(sec & 0xFFFFFFFF, frac // frac_divisor, len(data), origlen) + data)
+            return blobs
+
+        return encode
+
+    def add_interface(self, interface: Interface) -> None:
+        """Classic pcap has one interface, given in the header."""
+
+    def write(self, blob: bytes) -> None:
+        self._file.write(blob)

@@ -1,0 +1,140 @@
+"""Sequential byte reads from a path or a binary file object.
+
+A path is opened only for the duration of one read, so a merge of thousands of inputs holds
+at most one of them open at a time and never meets the open-file limit (1024 by default on
+Linux, 512 stdio streams on Windows). A file object (a download stream) is read as it is and
+left to its owner to close.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+from srp.capture.model import Damage
+from srp.errors import CaptureError
+
+
+class ByteSource:
+    def __init__(self, source: str | os.PathLike | BinaryIO):
+        if isinstance(source, (str, os.PathLike)):
+            self.path: Path | None = Path(source)
+            self.name = str(source)
+            self._file: BinaryIO | None = None
+            self._position = 0
+        else:
+            self.path = None
+            self.name = str(getattr(source, "name", "<stream>"))
+            self._file = source
+
+    def read(self, size: int) -> bytes:
+        """Up to `size` bytes from where the last read stopped; fewer only at the end."""
+        if self.path is not None:
+            try:
+                with open(self.path, "rb") as file:
+                    file.seek(self._position)
+                    data = file.read(size)
+            except OSError as exc:
+                raise CaptureError(f"{self.name}: cannot read: {exc.strerror or exc}") from None
+            self._position += len(data)
+            return data
+        chunks = []
+        wanted = size
+        while wanted > 0:  # streams may return short reads before the end
+            chunk = self._file.read(wanted)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            wanted -= len(chunk)
+        return b"".join(chunks)
+
+
+class Window:
+    """A sliding window over a ByteSource: parsers read records straight out of `buf`.
+
+    `buf[pos:]` is the unparsed input; `base` is the file offset of `buf[0]`, so damage can
+    be reported at its place in the file.
+    """
+
+    def __init__(self, source: ByteSource):
+        self.source = source
+        self.buf = b""
+        self.pos = 0
+        self.base = 0
+        self.eof = False
+
+    def fill(self, wanted: int) -> None:
+        """Make at least `wanted` unparsed bytes available, unless the input ends first."""
+        have = len(self.buf) - self.pos
+        if have >= wanted or self.eof:
+            return
+        more = self.source.read(wanted - have)
+        if len(more) < wanted - have:
+            self.eof = True
+        self.base += self.pos
+        self.buf = self.buf[self.pos:] + more
+        self.pos = 0
+
+    @property
+    def remaining(self) -> int:
+        return len(self.buf) - self.pos
+
+    @property
+    def offset(self) -> int:
+        """File offset of the first unparsed byte."""
+        return self.base + self.pos
+
+
+class BatchReader:
+    """The reading loop every capture format shares; a format supplies `_parse`.
+
+    `_parse(window)` turns the complete records at the front of the window into record
+    tuples (see srp.capture.model) and advances `window.pos` past them; it sets
+    `self.damage` where the input stops making sense. Reading stops at damage: the
+    records before it are kept.
+    """
+
+    def __init__(self, window: Window):
+        self.name = window.source.name
+        self._window = window
+        self.damage: Damage | None = None
+        self.records_read = 0
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        """True once every record has been returned."""
+        return self._done
+
+    def read_batch(self, budget: int) -> list[tuple] | None:
+        """The next records, about `budget` bytes of them; None once the input is done."""
+        return self._read(budget, self._parse)
+
+    def _read(self, budget: int, parse) -> list | None:
+        if self._done or self.damage is not None:
+            self._done = True
+            return None
+        window = self._window
+        window.fill(budget)
+        records = parse(window)
+        while not records and self.damage is None and not window.eof:
+            # One record larger than the budget: widen the window until it fits.
+            window.fill(window.remaining + budget)
+            records = parse(window)
+        self.records_read += len(records)
+        if self.damage is None and window.eof and window.remaining:
+            self.damage = Damage(window.offset, self._describe_leftover(window.remaining),
+                                 self.records_read)
+        if self.damage is not None or (window.eof and not window.remaining):
+            self._done = True
+        return records if records or not self._done else None
+
+    def _damage_here(self, pos: int, reason: str, records_in_batch: int) -> None:
+        self.damage = Damage(self._window.base + pos, reason, self.records_read + records_in_batch)
+
+    def _describe_leftover(self, left: int) -> str:
+        return "truncated record"
+
+    def _parse(self, window: Window) -> list[tuple]:
+        raise NotImplementedError
