@@ -44,6 +44,7 @@ import mmap
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import struct
@@ -370,6 +371,7 @@ class Run:
     def __init__(self, label: str):
         self.label = label
         self.times: list[float] = []
+        self.cpu: list[float] = []   # user + system CPU seconds of the child
         self.error: str | None = None
 
     @property
@@ -380,21 +382,30 @@ class Run:
         if self.error:
             return f"FAILED: {self.error}"
         return (f"best {self.best:7.3f} s   median {statistics.median(self.times):7.3f} s   "
+                f"cpu best {min(self.cpu):6.3f} s   "
                 f"runs {' '.join(f'{t:.3f}' for t in self.times)}")
 
 
-def run_once(command: list[str], output: Path) -> tuple[float, str | None]:
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(command: list[str], output: Path) -> tuple[float, float, str | None]:
+    """Wall time, CPU time (user + system, from the reaped child's rusage), error."""
     if output.exists():
         output.unlink()
+    c0 = children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.perf_counter() - t0
+    cpu = children_cpu() - c0
     if proc.returncode != 0:
         lines = proc.stderr.decode(errors="replace").strip().splitlines()
-        return wall, f"exit {proc.returncode}: {lines[-1] if lines else ''}"
+        return wall, cpu, f"exit {proc.returncode}: {lines[-1] if lines else ''}"
     if not output.exists():
-        return wall, "no output file"
-    return wall, None
+        return wall, cpu, "no output file"
+    return wall, cpu, None
 
 
 def time_side_by_side(variants: list[tuple[str, list[str], Path]], repeat: int) -> dict:
@@ -405,11 +416,12 @@ def time_side_by_side(variants: list[tuple[str, list[str], Path]], repeat: int) 
             run = runs[label]
             if run.error:
                 continue
-            wall, error = run_once(command, output)
+            wall, cpu, error = run_once(command, output)
             if error:
                 run.error = error
             else:
                 run.times.append(wall)
+                run.cpu.append(cpu)
     return runs
 
 
@@ -611,6 +623,14 @@ class Bench:
         for label, command, out in variants:
             say(f"  {label:16s} {runs[label].describe()}")
         say(f"  (timing took {time.perf_counter() - t_start:.1f} s, load {load()})")
+        if have_mc:
+            parts = []
+            for fmt in ("pcap", "pcapng"):
+                mc, ours = runs[f"mergecap {fmt}"], runs[f"srp {fmt}"]
+                if mc.cpu and ours.cpu and not (mc.error or ours.error):
+                    parts.append(f"{fmt} {min(ours.cpu) / min(mc.cpu):.2f}x")
+            say(f"  CPU-time ratio srp/mergecap (best of each; less sensitive to other load): "
+                f"{', '.join(parts) or 'n/a'}")
 
         # identity checks
         outs = {label: out for label, _, out in variants}

@@ -18,12 +18,29 @@ PROG = "srp-pcap"
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"{PROG}: error: {message}", err=True)
+    from srp.redaction import redact
+
+    click.echo(redact(f"{PROG}: error: {message}"), err=True)
+    if _wants_json():
+        import json
+
+        click.echo(json.dumps({"status": "error", "pcap": None, "sha256": None, "packets": 0,
+                               "bytes": 0, "sessions": {"found": 0, "downloaded": 0,
+                                                        "failed": 0},
+                               "first": None, "last": None, "warnings": [],
+                               "errors": [redact(message)]}))
     sys.exit(code)
 
 
+def _wants_json() -> bool:
+    context = click.get_current_context(silent=True)
+    return bool(context and context.params.get("as_json"))
+
+
 def warn(message: str) -> None:
-    click.echo(f"{PROG}: warning: {message}", err=True)
+    from srp.redaction import redact
+
+    click.echo(redact(f"{PROG}: warning: {message}"), err=True)
 
 
 def reports_errors(command):
@@ -83,3 +100,114 @@ def merge_command(output, format, snaplen, concatenate, interfaces, inputs):
                    interfaces=interfaces)
     for message in result.warnings:
         warn(message)
+
+
+def _trimmed(ctx, param, value):
+    """LogRhythm passes values with stray spaces: trim every string option."""
+    if isinstance(value, str):
+        return value.strip()
+    return value
+
+
+def retrieval_options(command):
+    """The options every vendor command shares: where results go, caps, TLS, output."""
+    options = [
+        click.option("--pcap-dir", required=True, callback=_trimmed, metavar="DIR",
+                     help="Folder for the merged capture and its manifest (created if missing)."),
+        click.option("--alarm-id", callback=_trimmed, metavar="ID",
+                     help="The LogRhythm alarm id: names the result and lets a repeated run "
+                          "reuse it."),
+        click.option("--max-sessions", type=click.IntRange(min=1), metavar="N",
+                     default=500, show_default=True,
+                     help="Fetch at most N sessions (an automatic action's guardrail)."),
+        click.option("--max-bytes", default="2G", show_default=True, callback=_trimmed,
+                     metavar="SIZE", help="Fetch at most SIZE bytes in all (K, M, G suffixes)."),
+        click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
+                     metavar="N", help="Downloads running at once."),
+        click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
+                     metavar="SECONDS", help="Give up on a request that is silent this long."),
+        click.option("--ca-bundle", callback=_trimmed, metavar="PEM",
+                     help="Trust this CA bundle for the appliance (wins over "
+                          "REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE)."),
+        click.option("--insecure", is_flag=True,
+                     help="Do not verify the appliance's TLS certificate (warned about)."),
+        click.option("--json", "as_json", is_flag=True,
+                     help="Print one JSON object as the last line of stdout."),
+        click.option("--force", is_flag=True,
+                     help="Fetch again even if an earlier run for this alarm left a result."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _limits(max_sessions, max_bytes, concurrency):
+    from srp.retrieval.inputs import parse_size
+    from srp.retrieval.run import Limits
+
+    return Limits(max_sessions=max_sessions, max_bytes=parse_size(max_bytes, "--max-bytes"),
+                  concurrency=concurrency)
+
+
+def _report(outcome, as_json: bool) -> None:
+    """Print the outcome (summary text, or the JSON object last) and exit with its code."""
+    import json
+
+    if as_json:
+        click.echo(json.dumps(outcome.as_json()))
+    else:
+        click.echo(outcome.text())
+    sys.exit(outcome.exit_code)
+
+
+def _client(address, ca_bundle, insecure, timeout, concurrency):
+    from pathlib import Path
+
+    from srp.retrieval.http import HttpClient
+    from srp.retrieval.inputs import parse_address
+
+    return HttpClient(parse_address(address), ca_bundle=Path(ca_bundle) if ca_bundle else None,
+                      insecure=insecure, timeout=timeout, pool_size=concurrency)
+
+
+@main.command(name="netmon")
+@click.option("--address", required=True, callback=_trimmed, metavar="URL",
+              help="NetMon appliance: host, host:port or https://host[:port].")
+@click.option("--api-key", envvar="SRP_NETMON_API_KEY", required=True, callback=_trimmed,
+              metavar="KEY", help="NetMon API token (or set SRP_NETMON_API_KEY).")
+@click.option("--query", required=True, callback=_trimmed, metavar="TEXT",
+              help="The alarm field's value (a domain, a host name), matched literally.")
+@click.option("--alarm-date", callback=_trimmed, metavar="WHEN",
+              help="When the alarm fired (ISO 8601 or LogRhythm's date formats; UTC if no "
+                   "zone). Without it: the last --before minutes.")
+@click.option("--before", type=click.FloatRange(min=0), default=60, show_default=True,
+              metavar="MIN", help="Minutes before the alarm to search.")
+@click.option("--after", type=click.FloatRange(min=0), default=15, show_default=True,
+              metavar="MIN", help="Minutes after the alarm to search.")
+@click.option("--search-path", default="/api/sessions/search", show_default=True,
+              callback=_trimmed, metavar="PATH",
+              help="The appliance's session-search route, if it differs.")
+@retrieval_options
+@reports_errors
+def netmon_command(address, api_key, query, alarm_date, before, after, search_path, pcap_dir,
+                   alarm_id, max_sessions, max_bytes, concurrency, timeout, ca_bundle, insecure,
+                   as_json, force):
+    """Retrieve and merge the NetMon sessions that match an alarm field."""
+    from pathlib import Path
+
+    from srp.redaction import register_secret
+    from srp.retrieval.inputs import TimeWindow, parse_alarm_date
+    from srp.retrieval.run import retrieve
+    from srp.vendors.netmon import NetMon
+
+    register_secret(api_key)
+    limits = _limits(max_sessions, max_bytes, concurrency)
+    window = TimeWindow.around(parse_alarm_date(alarm_date) if alarm_date else None,
+                               before, after)
+    client = _client(address, ca_bundle, insecure, timeout, concurrency)
+    vendor = NetMon(client, api_key, query, window, search_path=search_path)
+    try:
+        outcome = retrieve(vendor, Path(pcap_dir), alarm_id, limits, force=force)
+    finally:
+        client.close()
+    _report(outcome, as_json)

@@ -35,7 +35,7 @@ from capgen import (
 )
 from srp import __version__
 from srp.capture import open_capture
-from srp.capture.model import Damage, Interface
+from srp.capture.model import BLOCK, Damage, Interface
 from srp.capture.pcap import PcapWriter
 from srp.capture.pcapng import PcapngWriter
 from srp.errors import CaptureError
@@ -273,10 +273,13 @@ def test_simple_and_obsolete_packet_blocks(tmp_path, snaplen):
         assert reader.damage is None
 
 
-def test_name_resolution_statistics_custom_and_unknown_blocks_are_skipped(tmp_path):
-    """NRB, ISB, custom (copyable and local) and blocks of unknown types, before the first
-    packet, between packets and after the last, change nothing and are not damage."""
+def test_non_packet_blocks_are_skipped_or_passed_on(tmp_path):
+    """NRB, ISB, do-not-copy custom blocks and blocks of unknown types, before the first
+    packet, between packets and after the last, are skipped and are not damage. Copyable
+    custom blocks come as BLOCK records where they stand; decryption secrets come as BLOCK
+    records right before the next packet, with its timestamp (or none after the last)."""
     recs = recs_for("pcapng-ns-be", n=6)
+    secrets = struct.pack("<II", 0x544C534B, 8) + b"CLIENT_R"   # as the reader gives it: LE
     others = [
         Nrb([("10.0.0.1", ["a.example"]), ("2001:db8::1", ["b.example", "c"])],
             options=[(1, "nrb comment")]),
@@ -285,17 +288,29 @@ def test_name_resolution_statistics_custom_and_unknown_blocks_are_skipped(tmp_pa
         Custom(32473, b"local", copyable=False),
         RawBlock(0x12345678, b"unknown block body"),
         RawBlock(0x80000001, b""),           # a local-use block type
-        RawBlock(0x0000000A, b"\x00" * 16),  # decryption secrets
     ]
     items = [*others]
     for rec in recs:
         items += [rec, others[len(items) % len(others)]]
-    items += others
+    items += [RawBlock(0x0000000A, b""), recs[0], *others]
     for byteorder in "<>":
         path = tmp_path / f"others{byteorder == '<'}.pcapng"
+        secrets_body = (struct.pack(byteorder + "II", 0x544C534B, 8) + b"CLIENT_R")
+        items[-len(others) - 2] = RawBlock(0x0000000A, secrets_body)
         write_pcapng(path, [Section([Iface(1, 65535, 9)], items, byteorder=byteorder)])
         reader, records = read_all(path)
-        assert essentials(records) == expected(recs)
+        packets = [r for r in records if r[1] != BLOCK]
+        blocks = [(r[2], r[3]) for r in records if r[1] == BLOCK]
+        assert essentials(packets) == expected(recs + [recs[0]])
+        custom = (0x00000BAD, struct.pack("<I", 32473) + b"custom payload\x00\x00")
+        assert blocks == [custom if isinstance(item, Custom) else (0x0000000A, secrets)
+                          for item in items
+                          if isinstance(item, Custom) and item.copyable
+                          or isinstance(item, RawBlock) and item.block_type == 0x0000000A]
+        position = next(i for i, r in enumerate(records) if r[1] == BLOCK and r[2] == 0x0A)
+        assert records[position][0] == recs[0].ts_ns   # it travels with the next packet
+        assert records[position + 1][:4] == expected([recs[0]])[0]
+        assert reader.blocks_read == len(blocks)
         assert reader.damage is None
         assert len(reader.interfaces) == 1
 
@@ -371,15 +386,17 @@ def test_files_without_records(tmp_path):
 
 
 def test_interfaces_after_a_large_block_before_the_first_packet(tmp_path):
-    """Interfaces described after a 200 kB block, still before the first packet, are all
-    known as soon as the file is opened (the merge needs them before writing)."""
+    """A file's own interfaces are those described right after its section header (as
+    mergecap counts them); one described after another block, even a 200 kB one, is known
+    once it has been read."""
     recs = recs_for("pcapng-le", n=3)
     path = tmp_path / "late.pcapng"
-    write_pcapng(path, [Section([Iface(1, 65535)],
+    write_pcapng(path, [Section([Iface(1, 65535), Iface(113, 200)],
                                 [RawBlock(0x12345678, b"z" * 200_000), Iface(105, 100), *recs])])
     reader = open_capture(path)
-    assert [i.linktype for i in reader.interfaces] == [1, 105]
-    _, records = read_all(path)
+    assert [i.linktype for i in reader.interfaces] == [1, 113]
+    reader, records = read_all(path)
+    assert [i.linktype for i in reader.interfaces] == [1, 113, 105]
     assert essentials(records) == expected(recs)
 
 

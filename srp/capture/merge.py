@@ -25,18 +25,19 @@ from typing import BinaryIO, Sequence
 
 from srp.atomic import atomic_output
 from srp.capture import open_capture
-from srp.capture.model import Interface
-from srp.capture.pcap import PcapWriter
+from srp.capture.model import Interface, same_interface
+from srp.capture.pcap import OTHER_LINKTYPE, PcapWriter
 from srp.capture.pcapng import PcapngWriter
 from srp.errors import UsageError
 
 FORMATS = ("pcapng", "pcap", "nsecpcap")
 INTERFACE_MODES = ("all", "any", "none")
 DEFAULT_PCAP_SNAPLEN = 262144
-# What all inputs' buffered chunks may hold together; each input gets its share.
-BUFFER_BUDGET = 1024 * 1024
-MIN_CHUNK = 16 * 1024
-MAX_CHUNK = 2 * 1024 * 1024
+# What all inputs' chunks may hold together; each input reads its share at a time, at most
+# MAX_CHUNK (larger chunks fall out of the CPU cache before they are written).
+BUFFER_BUDGET = 16 * 1024 * 1024
+MIN_CHUNK = 4 * 1024
+MAX_CHUNK = 256 * 1024
 _WRITE_GROUP = 256   # records joined into one write
 
 
@@ -45,7 +46,8 @@ class MergeResult:
     output: Path
     format: str
     packets: int = 0
-    linktypes: list[int] = field(default_factory=list)
+    first_ns: int | None = None     # the earliest and latest packet time written
+    last_ns: int | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -67,15 +69,25 @@ def merge(inputs: Sequence[str | os.PathLike | BinaryIO], output: str | os.PathL
         raise UsageError("the snapshot length must be a positive number of bytes")
     if not inputs:
         raise UsageError("no input files")
-    readers = [open_capture(source) for source in inputs]
-    output = Path(output)
+    readers = []
+    try:
+        for source in inputs:
+            readers.append(open_capture(source))
+        return _merge_readers(readers, Path(output), format, snaplen, concatenate, interfaces)
+    finally:
+        for reader in readers:
+            reader.close()
+
+
+def _merge_readers(readers, output: Path, format: str, snaplen: int | None, concatenate: bool,
+                   interfaces: str) -> MergeResult:
     result = MergeResult(output=output, format=format)
     chunk = min(MAX_CHUNK, max(MIN_CHUNK, BUFFER_BUDGET // len(readers)))
     with atomic_output(output, buffering=0) as file:
-        table = _InterfaceTable(file, format, snaplen, interfaces, readers, result)
+        table = _InterfaceTable(file, format, snaplen, interfaces, readers)
         streams = [_Stream(index, reader, table, snaplen, index - len(readers))
                    for index, reader in enumerate(readers)]
-        sink = _Sink(table.writer, result)
+        sink = _Sink(table.writer)
         if concatenate:
             for stream in streams:
                 while stream.refill(chunk):
@@ -83,6 +95,16 @@ def merge(inputs: Sequence[str | os.PathLike | BinaryIO], output: str | os.PathL
         else:
             _merge_streams(streams, chunk, sink)
         sink.flush()
+    stamped = [stream for stream in streams if stream.lowest is not None]
+    if stamped:
+        result.first_ns = min(stream.lowest for stream in stamped)
+        result.last_ns = max(stream.highest for stream in stamped)
+    result.packets = sum(reader.records_read - reader.blocks_read for reader in readers)
+    blocks = sum(reader.blocks_read for reader in readers)
+    if blocks and format != "pcapng":
+        result.warnings.append(f"{blocks} pcapng blocks that are not packets (decryption "
+                               f"secrets, custom blocks) can't be stored in a {format} file "
+                               f"and were left out")
     for reader in readers:
         if reader.damage is not None:
             result.warnings.append(reader.damage.describe(reader.name))
@@ -93,65 +115,67 @@ class _InterfaceTable:
     """Decides the output's interfaces as mergecap's -I modes do, writes the output's header
     and interface blocks, and maps each input's interfaces onto the output's."""
 
-    def __init__(self, file: BinaryIO, format: str, snaplen: int | None, mode: str,
-                 readers, result: MergeResult):
-        self._result = result
+    def __init__(self, file: BinaryIO, format: str, snaplen: int | None, mode: str, readers):
         self._format = format
         self._mode = mode
-        self._known: dict[Interface, int] = {}
-        self._count = 0
+        self._written: list[Interface] = []    # the output's interfaces, by id
         self._collapsed = 0   # how many leading interfaces all inputs share, when collapsed
         self.maps: list[list[int]] = [[] for _ in readers]
-        linktypes = sorted({i.linktype for reader in readers for i in reader.interfaces})
-        result.linktypes = linktypes
+        # The link types of the interfaces each file describes up front.
+        self._linktypes = sorted({i.linktype for reader in readers for i in reader.interfaces})
         if format == "pcapng":
             self.writer = PcapngWriter(file)
             first = readers[0].interfaces
             # "all" collapses the files' interfaces only when every file has the same ones.
             self._collapsed = len(first) if mode == "all" and all(
-                r.interfaces == first for r in readers) else 0
+                len(r.interfaces) == len(first)
+                and all(map(same_interface, r.interfaces, first)) for r in readers) else 0
             for interface in first[:self._collapsed]:
-                self._known.setdefault(interface, self._count)
-                self.writer.add_interface(interface)
-                self._count += 1
+                self._add(interface)
         else:
-            self._require_one_linktype(linktypes)
-            self.writer = PcapWriter(file, linktypes[0] if linktypes else 1,
+            if len(self._linktypes) > 1:
+                raise UsageError(
+                    f"the inputs have different link-layer types "
+                    f"({', '.join(map(str, self._linktypes))}), which can't be written as a "
+                    f"{format} file; use -F pcapng")
+            self.writer = PcapWriter(file, self._linktypes[0] if self._linktypes else 1,
                                      snaplen or DEFAULT_PCAP_SNAPLEN, format == "nsecpcap")
         for reader, interface_map in zip(readers, self.maps):
             self.extend(reader, interface_map)
-
-    def _require_one_linktype(self, linktypes: list[int]) -> None:
-        if len(linktypes) > 1:
-            raise UsageError(
-                f"the inputs have different link-layer types ({', '.join(map(str, linktypes))}), "
-                f"which can't be written as a {self._format} file; use -F pcapng")
 
     def extend(self, reader, interface_map: list[int]) -> None:
         """Map the reader's interfaces not mapped yet (pcapng may describe one mid-file)."""
         for index in range(len(interface_map), len(reader.interfaces)):
             interface = reader.interfaces[index]
             if self._format != "pcapng":
-                if interface.linktype not in self._result.linktypes:
-                    self._require_one_linktype(self._result.linktypes + [interface.linktype])
-                interface_map.append(0)
+                # Interfaces described later may have another link type, as long as no
+                # packet uses them (mergecap judges by packets too).
+                interface_map.append(0 if interface.linktype in self._linktypes
+                                     else OTHER_LINKTYPE)
             elif index < self._collapsed:
                 interface_map.append(index)
-            elif (self._mode == "any" or self._collapsed) and interface in self._known:
+            elif (self._mode == "any" or self._collapsed) and self._find(interface) is not None:
                 # Once "all" has collapsed, later interfaces are merged as "any" merges them.
-                interface_map.append(self._known[interface])
+                interface_map.append(self._find(interface))
             else:
-                self._known.setdefault(interface, self._count)
-                interface_map.append(self._count)
-                self._count += 1
-                self.writer.add_interface(interface)
+                interface_map.append(self._add(interface))
+
+    def _find(self, interface: Interface) -> int | None:
+        """The first output interface the given one is a duplicate of."""
+        return next((i for i, known in enumerate(self._written)
+                     if same_interface(interface, known)), None)
+
+    def _add(self, interface: Interface) -> int:
+        self._written.append(interface)
+        self.writer.add_interface(interface)
+        return len(self._written) - 1
 
 
 class _Stream:
     """One input: a chunk of its records, encoded for the output, and their merge keys."""
 
-    __slots__ = ("index", "reader", "keys", "blobs", "pos", "final", "_encode", "_copy",
-                 "_table", "_interface_map", "_running")
+    __slots__ = ("index", "reader", "keys", "blobs", "pos", "final", "lowest", "_encode",
+                 "_copy", "_table", "_interface_map", "_running")
 
     def __init__(self, index: int, reader, table: _InterfaceTable, snaplen: int | None,
                  leading_key: int):
@@ -168,6 +192,11 @@ class _Stream:
         # Records before the file's first timestamp leave before anything stamped, the
         # first file's first, as mergecap writes unstamped records as soon as it sees them.
         self._running = leading_key
+        self.lowest: int | None = None   # the earliest timestamp read
+
+    @property
+    def highest(self) -> int:
+        return self._running
 
     def refill(self, budget: int) -> bool:
         """Read the next chunk; False when the input has no more records."""
@@ -180,15 +209,20 @@ class _Stream:
             return False
         if len(reader.interfaces) > len(self._interface_map):
             self._table.extend(reader, self._interface_map)
+        if self.lowest is None:
+            self.lowest = next((r[0] for r in records if r[0] is not None), None)
         keys = []
         append = keys.append
-        running = self._running
+        running, lowest = self._running, self.lowest
         for record in records:
             ts = record[0]
-            if ts is not None and ts > running:
-                running = ts
+            if ts is not None:
+                if ts > running:
+                    running = ts
+                elif ts < lowest:
+                    lowest = ts
             append(running)
-        self._running = running
+        self._running, self.lowest = running, lowest
         self.keys = keys
         self.blobs = [record[1] for record in records] if self._copy else self._encode(records)
         self.final = reader.done
@@ -196,15 +230,14 @@ class _Stream:
 
 
 class _Sink:
-    """Writes encoded records a few hundred at a time and counts them.
+    """Writes encoded records a few hundred at a time.
 
     The output file is unbuffered: a joined group still in the CPU cache goes to the file
     several times faster than through another buffer, or joined megabytes at a time.
     """
 
-    def __init__(self, writer, result: MergeResult):
+    def __init__(self, writer):
         self._write = writer.write
-        self._result = result
         self._pending: list[bytes] = []
 
     def write(self, blobs: list[bytes]) -> None:
@@ -215,7 +248,6 @@ class _Sink:
             for start in range(0, whole, _WRITE_GROUP):
                 self._write(b"".join(pending[start:start + _WRITE_GROUP]))
             del pending[:whole]
-        self._result.packets += len(blobs)
 
     def flush(self) -> None:
         self._write(b"".join(self._pending))

@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 
 TS, IFACE, ORIGLEN, DATA, OPTIONS = range(5)
 
+# The interface of a record that is a non-packet block passed on whole (pcapng decryption
+# secrets, copyable custom blocks): origlen then holds the block type, data its body.
+BLOCK = -1
+
 # Link-layer types whose packets may legitimately exceed the standard maximum
 # (wiretap's wtap_max_snaplen_for_encap).
 _LARGE_SNAPLEN = {
@@ -63,3 +67,25 @@ class Damage:
     def describe(self, name: str) -> str:
         return (f"{name}: {self.reason} at byte offset {self.offset}; "
                 f"kept the {self.records_kept} records before it")
+
+
+# Options two interfaces must agree on when both carry them (wiretap's idb_merge_mode
+# duplicate test): comment, name, description, speed, tsresol, OS, FCS length, hardware.
+# wiretap also compares if_fcslen, but inverted (equal values never match): not copied.
+_COMPARED_OPTIONS = (1, 2, 3, 8, 9, 12, 13, 15)
+
+
+def same_interface(a: Interface, b: Interface) -> bool:
+    """Whether mergecap's -I any / all would write `a` and `b` as one interface."""
+    if (a.linktype, a.ts_units, a.snaplen) != (b.linktype, b.ts_units, b.snaplen):
+        return False
+    first_a, first_b = _first_values(a.options), _first_values(b.options)
+    return all(first_a[code] == first_b[code] for code in _COMPARED_OPTIONS
+               if code in first_a and code in first_b)
+
+
+def _first_values(options) -> dict[int, bytes]:
+    values: dict[int, bytes] = {}
+    for code, value in options:
+        values.setdefault(code, value)
+    return values

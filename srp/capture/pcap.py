@@ -5,9 +5,9 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from srp.capture.model import Interface, max_caplen
+from srp.capture.model import BLOCK, Interface, max_caplen
 from srp.capture.source import BatchReader, Window
-from srp.errors import CaptureError
+from srp.errors import CaptureError, UsageError
 
 MAGIC_MICRO = 0xA1B2C3D4
 MAGIC_NANO = 0xA1B23C4D
@@ -17,6 +17,8 @@ RECORD_HEADER_SIZE = 16
 # and LT_FCS_LENGTH); only the low 16 bits name the link type.
 LINKTYPE_MASK = 0xFFFF
 FCS_PRESENT = 0x04000000
+# The interface map's mark for an interface whose packets this file cannot hold.
+OTHER_LINKTYPE = -1
 IF_TSRESOL = 9    # the pcapng options an interface read from a pcap header may carry
 IF_FCSLEN = 13
 
@@ -44,7 +46,7 @@ class PcapReader(BatchReader):
         byte_order, self.nanosecond = _MAGICS[header[:4]]
         major, minor, _zone, _sigfigs, snaplen, network = struct.unpack(
             byte_order + "HHiIII", header[4:])
-        if major != 2:
+        if major < 2:
             raise CaptureError(f"{self.name}: pcap version {major}.{minor} is not supported")
         window.pos += HEADER_SIZE
         linktype = network & LINKTYPE_MASK
@@ -58,8 +60,8 @@ class PcapReader(BatchReader):
         self.interfaces = [Interface(linktype, snaplen, ts_units, 0, tuple(options))]
         # Writers of versions before 2.3 put the original length before the captured one;
         # 2.3 files come either way (libpcap's and wiretap's reading of them).
-        self._lengths_swapped = minor < 3
-        self._swap_when_inverted = minor == 3
+        self._lengths_swapped = major == 2 and minor < 3
+        self._swap_when_inverted = major == 2 and minor == 3
         self._record_header = struct.Struct(byte_order + "IIII")
         self._byte_order = byte_order
         self._max_caplen = max_caplen(linktype)
@@ -121,6 +123,7 @@ class PcapWriter:
     def __init__(self, file: BinaryIO, linktype: int, snaplen: int, nanosecond: bool):
         self._file = file
         self._nanosecond = nanosecond
+        self._linktype = linktype & LINKTYPE_MASK
         magic = MAGIC_NANO if nanosecond else MAGIC_MICRO
         file.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype & LINKTYPE_MASK))
 
@@ -136,7 +139,15 @@ class PcapWriter:
         def encode(records: list[tuple]) -> list[bytes]:
             blobs = []
             append = blobs.append
-            for ts, _iface, origlen, data, _options in records:
+            for ts, iface, origlen, data, _options in records:
+                if iface == BLOCK:
+                    append(b"")   # a pcapng-only block: pcap cannot hold it
+                    continue
+                if interface_map[iface] == OTHER_LINKTYPE:
+                    raise UsageError(f"a packet has a link-layer type other than the "
+                                     f"file's ({self._linktype}), which can't be written as a "
+                                     f"{'nsecpcap' if self._nanosecond else 'pcap'} file; "
+                                     f"use -F pcapng")
                 # Stamps mergecap cannot express wrap as its 32-bit fields do.
                 sec, frac = divmod(ts or 0, 1_000_000_000)
                 if cut is not None and len(data) > cut:

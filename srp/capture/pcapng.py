@@ -8,7 +8,7 @@ import struct
 from typing import BinaryIO
 
 from srp import __version__
-from srp.capture.model import Interface, max_caplen
+from srp.capture.model import BLOCK, Interface, max_caplen
 from srp.capture.source import BatchReader, Window
 from srp.errors import CaptureError
 
@@ -17,6 +17,11 @@ IDB = 0x00000001
 OBSOLETE_PB = 0x00000002
 SPB = 0x00000003
 EPB = 0x00000006
+DSB = 0x0000000A
+CUSTOM_COPYABLE = 0x00000BAD
+# Two kinds of block that are not packets go into the output too, as records whose interface
+# is BLOCK: decryption secrets (so TLS in the merge stays decryptable) and custom blocks their
+# writer marked copyable.
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 _LE_MAGIC = struct.pack("<I", BYTE_ORDER_MAGIC)
 _BE_MAGIC = struct.pack(">I", BYTE_ORDER_MAGIC)
@@ -34,6 +39,10 @@ _PAD = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")   # indexed by length % 4
 _IDB_NUMBERS = {8: "Q", 10: "I", 14: "q", 16: "Q", 17: "Q"}   # speed, tzone, tsoffset, tx/rx
 _PACKET_NUMBERS = {2: "I", 4: "Q", 5: "Q", 6: "I"}             # flags, drops, packet id, queue
 _CUSTOM_OPTIONS = {2988, 2989, 19372, 19373}                    # start with a 32-bit PEN
+# Options a copy must leave out (the pcapng spec; mergecap does): custom options marked
+# do-not-copy, and every local-use code.
+_DO_NOT_COPY = {19372, 19373}
+_LOCAL_USE = 0x8000
 _EPB_VERDICT = 7                                                # types 1 and 2 carry a u64
 
 # Per byte order: a u32, a block's type and length, an EPB's and an obsolete PB's fields.
@@ -65,10 +74,12 @@ def _parse_options(body: bytes, order: str, numbers: dict[int, str]) -> list[tup
         value = body[pos + 4:pos + 4 + length]
         if len(value) < length:
             break  # an option running past its block: keep what came before it
+        pos += 4 + length + (-length & 3)
+        if code in _DO_NOT_COPY or code & _LOCAL_USE:
+            continue
         if order == ">":
             value = _to_little_endian(code, value, numbers)
         options.append((code, value))
-        pos += 4 + length + (-length & 3)
     return options
 
 
@@ -122,6 +133,7 @@ class PcapngReader(BatchReader):
         self._order = "<"
         self._block_limit = _BLOCK_LIMIT
         self._at_packet = False
+        self._secrets: list[bytes] = []   # decryption secrets waiting for their packet
         self._read_header_blocks()
 
     def _read_header_blocks(self) -> None:
@@ -177,11 +189,25 @@ class PcapngReader(BatchReader):
                               snaplen))
         self.interfaces.append(interface)
 
+    def _release_secrets(self, append, ts: int | None) -> None:
+        for body in self._secrets:
+            append((ts, BLOCK, DSB, body, None))
+        self._secrets.clear()
+
+    def _passed_on_body(self, block_type: int, body: bytes) -> bytes:
+        """A block copied to the output, its byte-order-dependent fields made little-endian."""
+        if self._order == "<":
+            return body
+        if block_type == DSB and len(body) >= 8:
+            secrets_type, length = struct.unpack_from(">II", body)
+            end = 8 + length + (-length & 3)
+            options = _parse_options(body[end:], ">", {})
+            return struct.pack("<II", secrets_type, length) + body[8:end] + encode_options(options)
+        return body[3::-1] + body[4:]   # a custom block: only its PEN has a byte order
+
     def _packet_options(self, raw: bytes) -> bytes | None:
         if not raw:
             return None
-        if self._order == "<" and raw.endswith(_END_OF_OPTIONS):
-            return raw
         return encode_options(_parse_options(raw, self._order, _PACKET_NUMBERS)) or None
 
     def _parse(self, window: Window, header_only: bool = False) -> list[tuple]:
@@ -195,6 +221,9 @@ class PcapngReader(BatchReader):
         while pos + 12 <= end:
             block_type, length = block_header(buf, pos)
             if block_type == SHB:
+                if header_only and window.base + pos > 0:
+                    self._at_packet = True   # a later section: its interfaces come when read
+                    break
                 length = self._start_section(buf, pos)
                 if length is None:
                     self._damage_here(pos, "section header with a bad byte-order magic",
@@ -203,7 +232,9 @@ class PcapngReader(BatchReader):
                 order = self._order
                 u32, block_header, enhanced, obsolete = _UNPACKERS[order]
                 section = self._section
-            elif header_only and block_type in (EPB, SPB, OBSOLETE_PB):
+            elif header_only and block_type != IDB:
+                # A file's own interfaces are those described right after its first
+                # section header, as mergecap counts them; later ones come as they are read.
                 self._at_packet = True
                 break
             if length < _MIN_LENGTH.get(block_type, 12) or length % 4 \
@@ -234,6 +265,9 @@ class PcapngReader(BatchReader):
                                            f"bytes", len(records))
                     break
                 options_start = data_end + (-caplen & 3)
+                if self._secrets:
+                    self._release_secrets(append, (((high << 32) | low) * multiplier) // divisor
+                                          + offset_ns)
                 append(((((high << 32) | low) * multiplier) // divisor + offset_ns, index,
                         origlen, view[pos + 28:data_end],
                         self._packet_options(buf[options_start:block_end - 4])
@@ -245,6 +279,8 @@ class PcapngReader(BatchReader):
                 index, _m, _d, _o, _largest, snaplen = section[0]
                 origlen = u32(buf, pos + 8)[0]
                 caplen = min(origlen, length - 16, snaplen or origlen)
+                if self._secrets:
+                    self._release_secrets(append, None)
                 append((None, index, origlen, view[pos + 12:pos + 12 + caplen], None))
             elif block_type == SHB and struct.unpack_from(order + "H", buf, pos + 12)[0] != 1:
                 self._damage_here(pos, "section header of an unsupported pcapng version",
@@ -253,6 +289,15 @@ class PcapngReader(BatchReader):
             elif block_type == IDB:
                 self._add_interface(buf[pos + 8:block_end - 4])
                 section = self._section
+            elif block_type == CUSTOM_COPYABLE:
+                append((None, BLOCK, block_type, self._passed_on_body(
+                    block_type, buf[pos + 8:block_end - 4]), None))
+                self.blocks_read += 1
+            elif block_type == DSB:
+                # Secrets go out right before the next packet of their file, as mergecap
+                # writes them: they take that packet's timestamp when it is read.
+                self._secrets.append(self._passed_on_body(block_type, buf[pos + 8:block_end - 4]))
+                self.blocks_read += 1
             pos = block_end
         window.pos = pos
         return records
@@ -295,6 +340,7 @@ class PcapngWriter:
         head = struct.Struct("<IIIIIII").pack
         # The block's padding and trailing length in one pack, by caplen % 4.
         tails = [struct.Struct(f"<{pad}xI").pack for pad in (0, 3, 2, 1)]
+        u32 = tails[0]
         clocks = self._clocks
         join = b"".join
 
@@ -302,6 +348,10 @@ class PcapngWriter:
             blobs = []
             append = blobs.append
             for ts, iface, origlen, data, options in records:
+                if iface == BLOCK:  # a block passed on as it is; origlen holds its type
+                    length = 12 + len(data)
+                    append(join((u32(origlen), u32(length), data, u32(length))))
+                    continue
                 out_iface = interface_map[iface]
                 multiplier, divisor = clocks[out_iface]
                 # As wiretap writes it: floor(ts * units / 1e9), wrapping at 64 bits.
@@ -313,7 +363,7 @@ class PcapngWriter:
                     length = 32 + caplen + (-caplen & 3) + len(options)
                     append(join((head(EPB, length, out_iface, units >> 32, units & 0xFFFFFFFF,
                                       caplen, origlen), data, _PAD[caplen % 4], options,
-                                 tails[0](length))))
+                                 u32(length))))
                 else:
                     length = 32 + caplen + (-caplen & 3)
                     append(join((head(EPB, length, out_iface, units >> 32, units & 0xFFFFFFFF,

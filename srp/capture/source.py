@@ -1,19 +1,56 @@
 """Sequential byte reads from a path or a binary file object.
 
-A path is opened only for the duration of one read, so a merge of thousands of inputs holds
-at most one of them open at a time and never meets the open-file limit (1024 by default on
-Linux, 512 stdio streams on Windows). A file object (a download stream) is read as it is and
-left to its owner to close.
+A merge may have thousands of path inputs: they share a small pool of open handles, the
+least recently read closed first and reopened at its place when needed again, so any number
+of inputs stays far below the open-file limit (1024 by default on Linux). A file object
+(a download stream) is read as it is and left to its owner to close.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import BinaryIO
 
 from srp.capture.model import Damage
 from srp.errors import CaptureError
+
+
+class _HandlePool:
+    LIMIT = 256
+
+    def __init__(self) -> None:
+        self._open: OrderedDict[ByteSource, BinaryIO] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def read(self, source: ByteSource, position: int, size: int) -> bytes:
+        with self._lock:
+            file = self._open.pop(source, None)
+        if file is None:
+            file = open(source.path, "rb")
+            file.seek(position)
+        try:
+            data = file.read(size)
+        except BaseException:
+            file.close()
+            raise
+        with self._lock:
+            self._open[source] = file
+            evicted = self._open.popitem(last=False)[1] if len(self._open) > self.LIMIT else None
+        if evicted is not None:
+            evicted.close()
+        return data
+
+    def close(self, source: ByteSource) -> None:
+        with self._lock:
+            file = self._open.pop(source, None)
+        if file is not None:
+            file.close()
+
+
+_HANDLES = _HandlePool()
 
 
 class ByteSource:
@@ -32,9 +69,7 @@ class ByteSource:
         """Up to `size` bytes from where the last read stopped; fewer only at the end."""
         if self.path is not None:
             try:
-                with open(self.path, "rb") as file:
-                    file.seek(self._position)
-                    data = file.read(size)
+                data = _HANDLES.read(self, self._position, size)
             except OSError as exc:
                 raise CaptureError(f"{self.name}: cannot read: {exc.strerror or exc}") from None
             self._position += len(data)
@@ -48,6 +83,11 @@ class ByteSource:
             chunks.append(chunk)
             wanted -= len(chunk)
         return b"".join(chunks)
+
+    def close(self) -> None:
+        """Let go of the input's handle (a path's; a file object stays its owner's)."""
+        if self.path is not None:
+            _HANDLES.close(self)
 
 
 class Window:
@@ -100,7 +140,17 @@ class BatchReader:
         self._window = window
         self.damage: Damage | None = None
         self.records_read = 0
+        self.blocks_read = 0     # of those, non-packet blocks passed on (model.BLOCK)
         self._done = False
+
+    def close(self) -> None:
+        self._window.source.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     @property
     def done(self) -> bool:
@@ -128,6 +178,7 @@ class BatchReader:
                                  self.records_read)
         if self.damage is not None or (window.eof and not window.remaining):
             self._done = True
+            self.close()
         return records if records or not self._done else None
 
     def _damage_here(self, pos: int, reason: str, records_in_batch: int) -> None:

@@ -1,0 +1,205 @@
+"""Downloads streamed to disk, recognised by their bytes, and unpacked into captures.
+
+A Content-Type is never trusted: the first bytes say what a body is. A body that is not a
+capture or an archive is the server talking (an HTML page, an error document): its words
+become the error, and it is never merged. Archive member names are never used as paths;
+every file is named here, inside the run's private work folder.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from srp.errors import SrpError
+from srp.retrieval.http import server_words
+
+CHUNK = 64 * 1024
+SNIFF_LIMIT = 4096   # bytes of a non-capture body kept to quote the server's words
+
+_MAGIC = (
+    (b"\xd4\xc3\xb2\xa1", "pcap"), (b"\xa1\xb2\xc3\xd4", "pcap"),
+    (b"\x4d\x3c\xb2\xa1", "pcap"), (b"\xa1\xb2\x3c\x4d", "pcap"),
+    (b"\x0a\x0d\x0d\x0a", "pcapng"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"\x1f\x8b", "gzip"),
+)
+CAPTURE_KINDS = ("pcap", "pcapng")
+
+
+def sniff(head: bytes) -> str | None:
+    """'pcap', 'pcapng', '7z' or 'gzip' from a body's first bytes; None for anything else."""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    return None
+
+
+class DownloadError(SrpError):
+    """One download failed; the others go on."""
+
+
+class SizeCapReached(DownloadError):
+    pass
+
+
+class ByteBudget:
+    """The --max-bytes allowance, shared by downloads running in parallel."""
+
+    def __init__(self, limit: int | None):
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, count: int) -> None:
+        with self._lock:
+            self.used += count
+            if self.limit is not None and self.used > self.limit:
+                raise SizeCapReached(f"the --max-bytes limit of {self.limit} bytes was reached")
+
+
+@dataclass
+class Downloaded:
+    path: Path
+    size: int
+    sha256: str
+    kind: str
+
+
+def save_body(response: requests.Response, dest: Path, budget: ByteBudget,
+              what: str) -> Downloaded:
+    """Stream a response body into `dest`, hashing it; the body must be a capture or an
+    archive of captures, which its first bytes tell before anything is kept."""
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    kind = None
+    try:
+        with open(dest, "wb") as file:
+            for chunk in response.iter_content(CHUNK):
+                if kind is None:
+                    head += chunk
+                    if len(head) < 8:
+                        continue
+                    kind = sniff(head)
+                    if kind is None:
+                        raise DownloadError(f"{what}: the server sent no capture: "
+                                            f"{_words(head, response)}")
+                    chunk = head
+                budget.take(len(chunk))
+                digest.update(chunk)
+                file.write(chunk)
+                size += len(chunk)
+    except (requests.exceptions.RequestException, OSError) as exc:
+        dest.unlink(missing_ok=True)
+        reason = type(exc).__name__ if isinstance(exc, requests.RequestException) else exc
+        raise DownloadError(f"{what}: the download broke off after {size} bytes ({reason})"
+                            ) from None
+    except DownloadError:
+        dest.unlink(missing_ok=True)
+        raise
+    if kind is None:
+        dest.unlink(missing_ok=True)
+        said = server_words(head, response.headers.get("Content-Type", ""))
+        raise DownloadError(f"{what}: the server sent no capture"
+                            + (f": {said}" if said else ": an empty body"))
+    return Downloaded(dest, size, digest.hexdigest(), kind)
+
+
+def _words(head: bytes, response: requests.Response) -> str:
+    rest = b""
+    try:
+        for chunk in response.iter_content(CHUNK):
+            rest += chunk
+            if len(head) + len(rest) >= SNIFF_LIMIT:
+                break
+    except requests.exceptions.RequestException:
+        pass
+    return server_words((head + rest)[:SNIFF_LIMIT], response.headers.get("Content-Type", "")
+                        ) or "(an unreadable body)"
+
+
+def unpack(download: Downloaded, workdir: Path, budget: ByteBudget, what: str) -> list[Path]:
+    """The capture files a download holds: itself, or what its gzip or 7z archive holds."""
+    if download.kind in CAPTURE_KINDS:
+        return [download.path]
+    if download.kind == "gzip":
+        target = download.path.with_suffix(".gunzip")
+        try:
+            with gzip.open(download.path, "rb") as source, open(target, "wb") as out:
+                while chunk := source.read(CHUNK):
+                    budget.take(len(chunk))
+                    out.write(chunk)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DownloadError(f"{what}: damaged gzip data ({exc})") from None
+        return _captures_only([target], what)
+    return _captures_only(_unpack_7z(download.path, workdir, budget, what), what)
+
+
+def _captures_only(paths: list[Path], what: str) -> list[Path]:
+    captures = []
+    for path in paths:
+        with open(path, "rb") as file:
+            if sniff(file.read(8)) in CAPTURE_KINDS:
+                captures.append(path)
+    if not captures:
+        raise DownloadError(f"{what}: the archive holds no capture file")
+    return captures
+
+
+def _unpack_7z(archive: Path, workdir: Path, budget: ByteBudget, what: str) -> list[Path]:
+    import py7zr
+    from py7zr.io import Py7zIO, WriterFactory
+
+    made: list[Path] = []
+
+    class MemberFile(Py7zIO):
+        """Where py7zr writes one member: a file named by us, counted against the budget."""
+
+        def __init__(self, path: Path):
+            self._file = open(path, "w+b")
+            self._size = 0
+
+        def write(self, data) -> int:
+            budget.take(len(data))
+            self._size += len(data)
+            return self._file.write(data)
+
+        def read(self, size=None) -> bytes:
+            return self._file.read(size)
+
+        def seek(self, offset, whence=0) -> int:
+            return self._file.seek(offset, whence)
+
+        def flush(self) -> None:
+            self._file.flush()
+
+        def size(self) -> int:
+            return self._size
+
+        def close(self) -> None:
+            self._file.close()
+
+    class MemberFiles(WriterFactory):
+        def create(self, filename: str) -> Py7zIO:
+            path = workdir / f"{archive.stem}.member{len(made)}"
+            made.append(path)
+            return MemberFile(path)
+
+    try:
+        with py7zr.SevenZipFile(archive, "r") as seven:
+            if seven.needs_password():
+                raise DownloadError(f"{what}: the 7z archive is encrypted")
+            seven.extract(factory=MemberFiles())
+    except DownloadError:
+        raise
+    except (py7zr.exceptions.ArchiveError, EOFError, OSError, ValueError, KeyError,
+            TypeError, zlib.error, IndexError) as exc:
+        raise DownloadError(f"{what}: damaged 7z archive ({type(exc).__name__})") from None
+    return [path for path in made if path.exists() and path.stat().st_size > 0]

@@ -1,0 +1,153 @@
+"""The one HTTP client every vendor uses: requests + urllib3 Retry, a timeout on every
+request, TLS verified by default, and failures turned into one-line SrpErrors.
+
+requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace `Session.verify` whenever a
+request's own `verify` is left unset, which would silently override --ca-bundle. So `verify`
+is passed on every single request: a path or False is never replaced; True lets the
+environment's bundle apply, which is what a host without --ca-bundle expects.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Iterable
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from srp import __version__
+from srp.errors import SrpError
+from srp.redaction import redact
+
+RETRY_STATUSES = (429, 502, 503, 504)
+MAX_RETRY_AFTER = 60.0   # seconds; a server asking for longer is not waited for that long
+
+
+class HttpError(SrpError):
+    """The server answered, but not with what was asked for."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class AuthError(HttpError):
+    pass
+
+
+class _CappedRetry(Retry):
+    def get_retry_after(self, response):
+        wait = super().get_retry_after(response)
+        return None if wait is None else min(wait, MAX_RETRY_AFTER)
+
+
+class HttpClient:
+    def __init__(self, base_url: str, *, ca_bundle: Path | None = None, insecure: bool = False,
+                 timeout: float = 30.0, retries: int = 4, pool_size: int = 8,
+                 headers: dict | None = None, retry_methods: Iterable[str] | None = None):
+        if ca_bundle is not None and insecure:
+            raise SrpError("--ca-bundle and --insecure contradict each other")
+        if ca_bundle is not None and not Path(ca_bundle).is_file():
+            raise SrpError(f"--ca-bundle {ca_bundle}: no such file")
+        self.base_url = base_url
+        self.timeout = timeout
+        self.verify: str | bool = str(ca_bundle) if ca_bundle else not insecure
+        if insecure:
+            import urllib3
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            print("srp-pcap: WARNING: TLS certificate verification is OFF (--insecure): "
+                  f"anyone on the path to {base_url} can read and alter this traffic",
+                  file=sys.stderr)
+        retry = _CappedRetry(
+            total=retries, connect=retries, read=retries, status=retries, other=0,
+            backoff_factor=0.5, backoff_max=10, status_forcelist=RETRY_STATUSES,
+            allowed_methods=frozenset(retry_methods or ("GET", "HEAD", "POST")),
+            respect_retry_after_header=True, raise_on_status=False)
+        self.session = requests.Session()
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers["User-Agent"] = f"srp-pcap/{__version__}"
+        self.session.headers.update(headers or {})
+
+    def request(self, method: str, path: str, *, timeout: float | None = None,
+                **kwargs) -> requests.Response:
+        """Send a request to base_url + path; a network or TLS failure is an SrpError."""
+        url = self.base_url + path
+        try:
+            return self.session.request(method, url, verify=self.verify,
+                                        timeout=timeout or self.timeout, **kwargs)
+        except requests.exceptions.SSLError as exc:
+            raise SrpError(f"TLS verification of {self.base_url} failed ({_reason(exc)}); "
+                           f"give the appliance's CA with --ca-bundle") from None
+        except requests.exceptions.Timeout:
+            raise SrpError(f"{self.base_url} did not answer within {timeout or self.timeout:g} s"
+                           ) from None
+        except requests.exceptions.RetryError as exc:
+            raise HttpError(f"{self.base_url} kept failing after retries ({_reason(exc)})"
+                            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise SrpError(f"cannot reach {self.base_url}: {_reason(exc)}") from None
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def check(response: requests.Response, what: str) -> requests.Response:
+    """Raise the server's own words as an error unless the answer is a success."""
+    if response.ok:
+        return response
+    words = server_words(response.content[:4096], response.headers.get("Content-Type", ""))
+    status = response.status_code
+    message = f"{what}: HTTP {status} {response.reason or ''}".rstrip()
+    if words:
+        message += f": {words}"
+    if status in (401, 403):
+        raise AuthError(message + " (check the API key or credentials)", status)
+    raise HttpError(message, status)
+
+
+def server_words(body: bytes, content_type: str = "") -> str:
+    """What an error body says, as one short line: a JSON message field, an HTML page's
+    title or text, or the first line of text."""
+    text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return ""
+    if text[:1] in "{[":
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            for field in ("error", "detail", "message", "errors", "file"):
+                if field in data:
+                    value = data[field]
+                    text = value if isinstance(value, str) else json.dumps(value)
+                    break
+    if "<" in text and ("html" in content_type.lower() or re.search(r"<(html|body|title|h1)",
+                                                                     text, re.I)):
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+        text = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
+    text = re.sub(r"[\x00-\x1f\x7f]+", " ", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    return redact(text[:200] + ("..." if len(text) > 200 else ""))
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost reason of a requests/urllib3 error, without URLs' query strings."""
+    reason = exc
+    for _ in range(5):
+        inner = getattr(reason, "reason", None) or (reason.args[0] if reason.args and
+                                                     isinstance(reason.args[0], Exception)
+                                                     else None)
+        if inner is None or inner is reason:
+            break
+        reason = inner
+    text = str(reason)
+    text = re.sub(r"<urllib3\.[^>]*>:?\s*", "", text)
+    text = re.sub(r"\(Caused by [^)]*\)", "", text)
+    return redact(re.sub(r"\s+", " ", text).strip()[:200])

@@ -1,0 +1,158 @@
+"""Reading what LogRhythm passes on the command line: appliance addresses, alarm dates,
+sizes and ids. Values arrive with stray spaces, and alarm fields are attacker-influenced:
+everything here either yields a clean value or raises UsageError with one line."""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
+
+from srp.errors import UsageError
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def parse_address(text: str, option: str = "--address") -> str:
+    """`host`, `host:port`, `[v6]:port` or `https://host[:port]` as an https base URL."""
+    text = text.strip().rstrip("/")
+    if not text:
+        raise UsageError(f"{option} is empty")
+    if "://" not in text:
+        text = "https://" + text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise UsageError(f"{option} is not a host, host:port or https:// URL") from None
+    if parts.scheme.lower() != "https":
+        raise UsageError(f"{option} must use https (the appliance's API is served over TLS)")
+    if parts.username or parts.password:
+        raise UsageError(f"{option} must not carry credentials; use the key/password options")
+    if parts.path or parts.query or parts.fragment:
+        raise UsageError(f"{option} must be just a host and port, without a path")
+    host = parts.hostname or ""
+    if not _valid_host(host):
+        raise UsageError(f"{option} has an invalid host name")
+    if ":" in host:
+        host = f"[{host}]"
+    return f"https://{host}" + (f":{port}" if port else "")
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return bool(host) and len(host) <= 253 and all(
+            _HOST_LABEL.match(label) for label in host.rstrip(".").split("."))
+
+
+# .NET format strings LogRhythm admins put in an AlarmDate TimeFormat, as strptime formats;
+# ISO 8601 (any precision, any offset) and epoch numbers are handled before these.
+_DATE_FORMATS = (
+    "%m/%d/%Y %I:%M:%S %p",      # M/d/yyyy h:mm:ss tt (LogRhythm's US display)
+    "%m/%d/%Y %H:%M:%S",         # MM/dd/yyyy HH:mm:ss
+    "%m/%d/%Y %I:%M %p",
+    "%m/%d/%Y %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%d-%b-%Y %H:%M:%S",         # dd-MMM-yyyy HH:mm:ss
+    "%b %d %Y %H:%M:%S",
+)
+
+
+def parse_alarm_date(text: str) -> datetime:
+    """An alarm date as an aware UTC datetime; a date without a zone is taken as UTC."""
+    value = text.strip()
+    if not value:
+        raise UsageError("--alarm-date is empty")
+    if re.fullmatch(r"\d{9,13}(\.\d+)?", value):
+        seconds = float(value)
+        return datetime.fromtimestamp(seconds / 1000 if seconds > 1e11 else seconds, timezone.utc)
+    parsed = _parse_iso(value)
+    if parsed is None:
+        for fmt in _DATE_FORMATS:
+            try:
+                parsed = datetime.strptime(value, fmt)
+                break
+            except ValueError:
+                continue
+    if parsed is None:
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)  # .NET "r": RFC 1123
+        except (TypeError, ValueError):
+            raise UsageError(f"--alarm-date {value!r} is not a date this tool reads "
+                             f"(ISO 8601, e.g. 2026-11-22T10:04:54Z)") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _parse_iso(value: str) -> datetime | None:
+    match = re.fullmatch(
+        r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:[.,](\d+))?\s*(Z|[+-]\d{2}:?\d{2})?",
+        value, re.IGNORECASE)
+    if not match:
+        return None
+    day, clock, fraction, zone = match.groups()
+    # .NET writes up to seven fraction digits; Python takes six.
+    text = f"{day}T{clock}" + (f".{(fraction + '000000')[:6]}" if fraction else "")
+    if zone:
+        zone = "+00:00" if zone.upper() == "Z" else zone
+        text += zone if ":" in zone else f"{zone[:3]}:{zone[3:]}"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def around(cls, alarm_date: datetime | None, before_minutes: float,
+               after_minutes: float, now: datetime | None = None) -> "TimeWindow":
+        """The alarm time minus `before` to plus `after`; without a date, the last `before`
+        minutes up to now."""
+        if before_minutes < 0 or after_minutes < 0:
+            raise UsageError("--before and --after are minutes and cannot be negative")
+        if alarm_date is None:
+            end = now or datetime.now(timezone.utc)
+            return cls(end - timedelta(minutes=before_minutes), end)
+        return cls(alarm_date - timedelta(minutes=before_minutes),
+                   alarm_date + timedelta(minutes=after_minutes))
+
+    def as_dict(self) -> dict:
+        return {"from": rfc3339(self.start), "to": rfc3339(self.end)}
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?", re.IGNORECASE)
+
+
+def parse_size(text: str, option: str) -> int:
+    """A byte count such as 500000, 200M or 2GB (K, M, G, T are powers of 1024)."""
+    match = _SIZE.fullmatch(text.strip())
+    if not match:
+        raise UsageError(f"{option} {text.strip()!r} is not a size such as 500M or 2G")
+    number, unit = match.groups()
+    size = int(float(number) * 1024 ** " KMGT".index(unit.upper() or " "))
+    if size <= 0:
+        raise UsageError(f"{option} must be more than zero bytes")
+    return size
+
+
+def parse_integer_id(text: str, option: str) -> int:
+    """An id the appliance knows as a non-negative integer; anything else never leaves."""
+    value = text.strip()
+    if not re.fullmatch(r"\d{1,20}", value):
+        raise UsageError(f"{option} must be a whole number")
+    return int(value)

@@ -1,0 +1,86 @@
+"""What a retrieval ends with, the same for every vendor: a status and its exit code, the
+`--json` object, and the short plain-text summary the Web Console shows the analyst."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from srp.errors import EXIT_ERROR, EXIT_NO_DATA, EXIT_OK, EXIT_PARTIAL
+from srp.redaction import redact
+
+EXIT_CODES = {"ok": EXIT_OK, "no-data": EXIT_NO_DATA, "partial": EXIT_PARTIAL,
+              "error": EXIT_ERROR}
+
+
+@dataclass
+class Outcome:
+    vendor: str
+    status: str                      # ok, no-data, partial, error
+    reason: str                      # one sentence: why this status
+    pcap: str | None = None
+    sha256: str | None = None
+    packets: int = 0
+    bytes: int = 0
+    found: int = 0                   # sessions the appliance reported
+    downloaded: int = 0
+    failed: int = 0
+    first: str | None = None         # first and last packet time, RFC 3339 UTC
+    last: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    manifest: str | None = None
+    reused: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+    def as_json(self) -> dict:
+        return {
+            "status": self.status, "reason": redact(self.reason), "vendor": self.vendor,
+            "pcap": self.pcap, "sha256": self.sha256, "packets": self.packets,
+            "bytes": self.bytes,
+            "sessions": {"found": self.found, "downloaded": self.downloaded,
+                         "failed": self.failed},
+            "first": self.first, "last": self.last,
+            "warnings": [redact(w) for w in self.warnings],
+            "errors": [redact(e) for e in self.errors],
+            "manifest": self.manifest, "reused": self.reused,
+        }
+
+    def text(self) -> str:
+        """A few lines readable in a fixed-width box with no terminal."""
+        lines = [f"srp-pcap {self.vendor}: {self.status.upper()}: {self.reason}"]
+        if self.pcap:
+            lines += [f"capture:  {self.pcap}",
+                      f"size:     {_human(self.bytes)} ({self.bytes} bytes)",
+                      f"sha256:   {self.sha256}",
+                      f"packets:  {self.packets}"
+                      + (f", {self.first} to {self.last}" if self.first else "")]
+        lines.append(f"sessions: {self.found} found, {self.downloaded} downloaded, "
+                     f"{self.failed} failed")
+        for title, items in (("errors", self.errors), ("warnings", self.warnings)):
+            if items:
+                lines.append(f"{title}:")
+                lines += [f"  - {item}" for item in items[:10]]
+                if len(items) > 10:
+                    lines.append(f"  ... and {len(items) - 10} more (see the manifest)")
+        return redact("\n".join(lines))
+
+
+def ns_to_rfc3339(ns: int | None) -> str | None:
+    if ns is None:
+        return None
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{fraction:09d}Z"
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} bytes"

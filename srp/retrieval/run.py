@@ -1,0 +1,233 @@
+"""One retrieval, the same for every vendor: find the sessions, cap them, download them in
+parallel, unpack, merge into one capture, write the manifest, and say how it went.
+
+One session failing does not sink the others: the result is "partial" and names it.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from srp import __version__
+from srp.capture import open_capture
+from srp.errors import SrpError
+from srp.retrieval.download import ByteBudget, DownloadError, SizeCapReached, unpack
+from srp.retrieval.outcome import Outcome, ns_to_rfc3339
+from srp.retrieval.store import ResultStore, file_sha256
+from srp.vendors import Session, Vendor
+
+DEFAULT_MAX_SESSIONS = 500
+DEFAULT_MAX_BYTES = 2 * 1024 ** 3
+LOCK_WAIT = 15 * 60   # seconds a run waits for another run of the same alarm
+
+
+@dataclass
+class Limits:
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    max_bytes: int = DEFAULT_MAX_BYTES
+    concurrency: int = 8
+
+
+@dataclass
+class _Fetched:
+    session: Session
+    captures: list[Path] = field(default_factory=list)   # non-empty captures only
+    kinds: set = field(default_factory=set)               # their (link types, nanosecond)
+    empty: int = 0                                         # captures holding no packet
+    size: int = 0
+    sha256: str | None = None
+    error: str | None = None
+    skipped: str | None = None       # why it was not fetched at all
+
+
+def retrieve(vendor: Vendor, pcap_dir: Path, alarm_id: str | None, limits: Limits,
+             force: bool = False) -> Outcome:
+    request = {**vendor.request(), "alarm_id": alarm_id,
+               "max_sessions": limits.max_sessions, "max_bytes": limits.max_bytes}
+    store = ResultStore(pcap_dir, vendor.name, alarm_id, request)
+    with store.lock(LOCK_WAIT):
+        if not force:
+            earlier = store.earlier_result()
+            if earlier is not None:
+                return _reused(vendor.name, earlier)
+        started = datetime.now(timezone.utc)
+        sessions = vendor.find_sessions()
+        plan, warnings = _plan(sessions, limits)
+        outcome = Outcome(vendor=vendor.name, status="ok", reason="", found=len(sessions),
+                          warnings=vendor.warnings + warnings)
+        with store.workdir() as workdir:
+            fetched = _fetch_all(vendor, plan, workdir, limits)
+            _merge(store, fetched, outcome)
+        _write_manifest(store, request, started, sessions, fetched, outcome)
+        return outcome
+
+
+def _plan(sessions: list[Session], limits: Limits) -> tuple[list[Session], list[str]]:
+    """The captured sessions to fetch, oldest first, within --max-sessions and --max-bytes."""
+    warnings = []
+    captured = sorted((s for s in sessions if s.captured), key=lambda s: s.start or "")
+    not_captured = len(sessions) - len(captured)
+    if not_captured:
+        warnings.append(f"{not_captured} of {len(sessions)} sessions have no captured packets "
+                        f"and were skipped")
+    if len(captured) > limits.max_sessions:
+        warnings.append(f"cut to the first {limits.max_sessions} of {len(captured)} captured "
+                        f"sessions by --max-sessions")
+        captured = captured[:limits.max_sessions]
+    planned, total = [], 0
+    for session in captured:
+        total += session.size or 0
+        if total > limits.max_bytes and planned:
+            warnings.append(f"cut to {len(planned)} of {len(captured)} sessions by --max-bytes "
+                            f"({limits.max_bytes} bytes); the rest hold about "
+                            f"{total - (session.size or 0)} bytes more")
+            break
+        planned.append(session)
+    return planned, warnings
+
+
+def _fetch_all(vendor: Vendor, plan: list[Session], workdir: Path,
+               limits: Limits) -> list[_Fetched]:
+    budget = ByteBudget(limits.max_bytes)
+    with ThreadPoolExecutor(max_workers=max(1, limits.concurrency)) as pool:
+        return list(pool.map(lambda item: _fetch_one(vendor, *item, workdir, budget),
+                             enumerate(plan)))
+
+
+def _fetch_one(vendor: Vendor, number: int, session: Session, workdir: Path,
+               budget: ByteBudget) -> _Fetched:
+    result = _Fetched(session)
+    what = f"session {session.id}"
+    for attempt in range(1, vendor.download_attempts + 1):
+        try:
+            download = vendor.fetch(session, workdir / f"session{number}.download", budget)
+            result.size, result.sha256 = download.size, download.sha256
+            for path in unpack(download, workdir, budget, what):
+                kind = _capture_kind(path)
+                if kind is None:
+                    result.empty += 1
+                else:
+                    result.captures.append(path)
+                    result.kinds.add(kind)
+            return result
+        except SizeCapReached as exc:
+            result.skipped = str(exc)
+            return result
+        except DownloadError as exc:
+            result.error = str(exc)
+            if "broke off" not in result.error or attempt == vendor.download_attempts:
+                return result
+            time.sleep(min(0.5 * 2 ** attempt, 5))
+        except SrpError as exc:  # an HTTP error, or a capture that cannot be read
+            result.error = str(exc) if str(exc).startswith(what) else f"{what}: {exc}"
+            return result
+    return result
+
+
+def _merge(store: ResultStore, fetched: list[_Fetched], outcome: Outcome) -> None:
+    from srp.capture.merge import merge
+
+    failed = [f for f in fetched if f.error]
+    skipped = [f for f in fetched if f.skipped]
+    outcome.failed = len(failed)
+    outcome.downloaded = sum(1 for f in fetched if not (f.error or f.skipped))
+    outcome.errors += [f.error for f in failed]
+    if skipped:
+        outcome.warnings.append(f"{len(skipped)} sessions not downloaded: {skipped[0].skipped}")
+    empty = sum(1 for f in fetched if f.empty and not f.captures)
+    if empty:
+        outcome.warnings.append(f"{empty} sessions came as captures holding no packet")
+    captures = [path for f in fetched for path in f.captures]
+    formats = set().union(*(f.kinds for f in fetched))
+    if not captures:
+        if failed and not skipped and outcome.downloaded == 0:
+            outcome.status, outcome.reason = "error", "no session could be downloaded"
+        else:
+            outcome.status = "no-data"
+            outcome.reason = ("nothing matched" if not fetched and outcome.found == 0 else
+                              "no captured packets for this alarm")
+        return
+    format = _output_format(formats)
+    target, _ = store.new_paths("pcapng" if format == "pcapng" else "pcap")
+    result = merge(captures, target, format=format)
+    outcome.warnings += result.warnings
+    outcome.pcap = str(target.resolve())
+    outcome.sha256 = file_sha256(target)
+    outcome.bytes = target.stat().st_size
+    outcome.packets = result.packets
+    outcome.first, outcome.last = ns_to_rfc3339(result.first_ns), ns_to_rfc3339(result.last_ns)
+    if failed or skipped:
+        outcome.status = "partial"
+        outcome.reason = (f"{outcome.downloaded} of {len(fetched)} sessions merged; "
+                          f"{len(failed) + len(skipped)} could not be retrieved")
+    else:
+        outcome.reason = f"{outcome.downloaded} sessions merged"
+
+
+def _capture_kind(path: Path) -> tuple[int, bool] | None:
+    """(link type, nanosecond) of a capture's interfaces, or None when it holds no packet."""
+    reader = open_capture(path)
+    if reader.read_batch(4096) is None:
+        return None
+    nanosecond = any(i.ts_units > 1_000_000 for i in reader.interfaces)
+    return tuple(sorted({i.linktype for i in reader.interfaces})), nanosecond
+
+
+def _output_format(kinds: set) -> str:
+    """Classic pcap when every session shares one link type (nanosecond pcap when any has
+    nanosecond stamps), pcapng otherwise."""
+    linktypes = {linktype for kind in kinds for linktype in kind[0]}
+    if len(linktypes) > 1:
+        return "pcapng"
+    return "nsecpcap" if any(kind[1] for kind in kinds) else "pcap"
+
+
+def _write_manifest(store: ResultStore, request: dict, started: datetime,
+                    sessions: list[Session], fetched: list[_Fetched], outcome: Outcome) -> None:
+    by_id = {f.session.id: f for f in fetched}
+    manifest_path = (store.new_paths("json")[1] if outcome.pcap is None
+                     else Path(outcome.pcap).with_suffix(".json"))
+    manifest = {
+        "tool": {"name": "srp-pcap", "version": __version__},
+        "request": request,
+        "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "finished": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sessions": [_session_entry(s, by_id.get(s.id)) for s in sessions],
+        "result": outcome.as_json(),
+    }
+    manifest["result"]["manifest"] = None
+    store.write_manifest(manifest_path, manifest)
+    outcome.manifest = str(manifest_path.resolve())
+
+
+def _session_entry(session: Session, fetched: _Fetched | None) -> dict:
+    entry = {"id": session.id, "captured": session.captured, "start": session.start,
+             **session.details}
+    if fetched is None:
+        entry["status"] = "not captured" if not session.captured else "not fetched (cap)"
+    elif fetched.error:
+        entry.update(status="failed", error=fetched.error)
+    elif fetched.skipped:
+        entry.update(status="not fetched (cap)")
+    else:
+        entry.update(status="downloaded", size=fetched.size, sha256=fetched.sha256)
+    return entry
+
+
+def _reused(vendor: str, earlier: dict) -> Outcome:
+    result = earlier["result"]
+    sessions = result.get("sessions", {})
+    outcome = Outcome(
+        vendor=vendor, status="ok", reused=True,
+        reason=f"reused the result of an earlier run ({earlier.get('finished')}); "
+               f"--force fetches again",
+        pcap=result["pcap"], sha256=result["sha256"], packets=result.get("packets", 0),
+        bytes=result.get("bytes", 0), found=sessions.get("found", 0),
+        downloaded=sessions.get("downloaded", 0), failed=sessions.get("failed", 0),
+        first=result.get("first"), last=result.get("last"),
+        warnings=list(result.get("warnings", [])), manifest=result["manifest"])
+    return outcome

@@ -1,0 +1,117 @@
+"""Where results go: the merged capture and its JSON manifest in --pcap-dir.
+
+Names come from the vendor, the alarm id and the UTC time, with every character that is not
+a letter, digit, '-' or '_' removed, so an alarm id such as `..\\..\\x` never leaves the
+folder. A short hash of the request ends each name: the same alarm retrieved again finds its
+earlier result by it, and the lock beside it keeps two runs for one alarm from colliding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from srp.atomic import atomic_output
+from srp.errors import SrpError
+from srp.redaction import redact
+
+LOCK_STALE_AFTER = 6 * 3600   # seconds; a lock this old was left by a run that died
+LOCK_POLL = 0.5
+
+
+def safe_name_part(text: str | None, fallback: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "_", text or "").strip("_-")[:64]
+    return cleaned or fallback
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ResultStore:
+    def __init__(self, pcap_dir: Path, vendor: str, alarm_id: str | None, request: dict):
+        self.dir = Path(pcap_dir)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SrpError(f"--pcap-dir {self.dir}: cannot create it ({exc.strerror})") from None
+        self.request = request
+        key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:12]
+        self._prefix = f"{safe_name_part(vendor, 'capture')}_{safe_name_part(alarm_id, 'manual')}"
+        self._key = key
+
+    def new_paths(self, extension: str) -> tuple[Path, Path]:
+        """(capture, manifest) paths for a result made now."""
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        base = f"{self._prefix}_{stamp}_{self._key}"
+        return self.dir / f"{base}.{extension}", self.dir / f"{base}.json"
+
+    def earlier_result(self) -> dict | None:
+        """The newest complete earlier result of this same request whose capture is intact."""
+        manifests = sorted(self.dir.glob(f"{self._prefix}_*_{self._key}.json"), reverse=True)
+        for manifest in manifests:
+            try:
+                data = json.loads(manifest.read_text(encoding="utf-8"))
+                pcap = Path(data["result"]["pcap"])
+                if data["result"]["status"] != "ok" or not pcap.is_file():
+                    continue
+                if file_sha256(pcap) != data["result"]["sha256"]:
+                    continue
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            data["result"]["manifest"] = str(manifest)
+            return data
+        return None
+
+    def write_manifest(self, path: Path, manifest: dict) -> None:
+        text = redact(json.dumps(manifest, indent=2, sort_keys=False)) + "\n"
+        with atomic_output(path) as file:
+            file.write(text.encode("utf-8"))
+
+    @contextlib.contextmanager
+    def lock(self, wait_seconds: float) -> Iterator[None]:
+        """Hold this request's lock; a second run for the same alarm waits for the first."""
+        lock_path = self.dir / f".{self._prefix}_{self._key}.lock"
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fd = os.open(lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                break
+            except FileExistsError:
+                with contextlib.suppress(OSError):
+                    if time.time() - lock_path.stat().st_mtime > LOCK_STALE_AFTER:
+                        lock_path.unlink()
+                        continue
+                if time.monotonic() > deadline:
+                    raise SrpError(f"another run for this alarm still holds {lock_path}; "
+                                   f"delete it if no run is going on") from None
+                time.sleep(LOCK_POLL)
+        try:
+            os.write(fd, f"{os.getpid()} {datetime.now(timezone.utc).isoformat()}\n".encode())
+            os.close(fd)
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                lock_path.unlink()
+
+    @contextlib.contextmanager
+    def workdir(self) -> Iterator[Path]:
+        """A private folder beside the results for downloads, removed afterwards."""
+        path = Path(tempfile.mkdtemp(prefix=".srp-work-", dir=self.dir))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
