@@ -13,6 +13,7 @@ import click
 
 from srp import __version__
 from srp.errors import EXIT_ERROR, SrpError
+from srp.simulators.cli import simulate
 
 PROG = "srp-pcap"
 
@@ -211,3 +212,6 @@ def netmon_command(address, api_key, query, alarm_date, before, after, search_pa
     finally:
         client.close()
     _report(outcome, as_json)
+
+
+main.add_command(simulate)

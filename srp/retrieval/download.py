@@ -49,6 +49,10 @@ class SizeCapReached(DownloadError):
     pass
 
 
+class TransferBroken(DownloadError):
+    """The connection failed mid-body; the same download may well work again."""
+
+
 class ByteBudget:
     """The --max-bytes allowance, shared by downloads running in parallel."""
 
@@ -98,9 +102,10 @@ def save_body(response: requests.Response, dest: Path, budget: ByteBudget,
                 size += len(chunk)
     except (requests.exceptions.RequestException, OSError) as exc:
         dest.unlink(missing_ok=True)
-        reason = type(exc).__name__ if isinstance(exc, requests.RequestException) else exc
-        raise DownloadError(f"{what}: the download broke off after {size} bytes ({reason})"
-                            ) from None
+        if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException):
+            raise DownloadError(f"{what}: cannot write {dest.name}: {exc.strerror}") from None
+        raise TransferBroken(f"{what}: the download broke off after {size} bytes "
+                             f"({type(exc).__name__})") from None
     except DownloadError:
         dest.unlink(missing_ok=True)
         raise

@@ -137,13 +137,13 @@ def server_words(body: bytes, content_type: str = "") -> str:
     return redact(text[:200] + ("..." if len(text) > 200 else ""))
 
 
-def _reason(exc: Exception) -> str:
-    """The innermost reason of a requests/urllib3 error, without URLs' query strings."""
-    reason = exc
-    for _ in range(5):
-        inner = getattr(reason, "reason", None) or (reason.args[0] if reason.args and
-                                                     isinstance(reason.args[0], Exception)
-                                                     else None)
+def _reason(exc: BaseException) -> str:
+    """The innermost reason of a requests/urllib3 error, as one short line."""
+    reason: BaseException = exc
+    for _ in range(6):  # requests wraps urllib3, which wraps ssl/socket errors
+        inner = getattr(reason, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next((arg for arg in reason.args if isinstance(arg, BaseException)), None)
         if inner is None or inner is reason:
             break
         reason = inner

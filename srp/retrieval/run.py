@@ -14,8 +14,9 @@ from pathlib import Path
 
 from srp import __version__
 from srp.capture import open_capture
-from srp.errors import SrpError
-from srp.retrieval.download import ByteBudget, DownloadError, SizeCapReached, unpack
+from srp.errors import SrpError, UsageError
+from srp.retrieval.download import (ByteBudget, DownloadError, SizeCapReached, TransferBroken,
+                                    unpack)
 from srp.retrieval.outcome import Outcome, ns_to_rfc3339
 from srp.retrieval.store import ResultStore, file_sha256
 from srp.vendors import Session, Vendor
@@ -117,11 +118,14 @@ def _fetch_one(vendor: Vendor, number: int, session: Session, workdir: Path,
         except SizeCapReached as exc:
             result.skipped = str(exc)
             return result
-        except DownloadError as exc:
+        except TransferBroken as exc:
             result.error = str(exc)
-            if "broke off" not in result.error or attempt == vendor.download_attempts:
+            if attempt == vendor.download_attempts:
                 return result
             time.sleep(min(0.5 * 2 ** attempt, 5))
+        except DownloadError as exc:
+            result.error = str(exc)
+            return result
         except SrpError as exc:  # an HTTP error, or a capture that cannot be read
             result.error = str(exc) if str(exc).startswith(what) else f"{what}: {exc}"
             return result
@@ -153,7 +157,13 @@ def _merge(store: ResultStore, fetched: list[_Fetched], outcome: Outcome) -> Non
         return
     format = _output_format(formats)
     target, _ = store.new_paths("pcapng" if format == "pcapng" else "pcap")
-    result = merge(captures, target, format=format)
+    try:
+        result = merge(captures, target, format=format)
+    except UsageError:
+        # A session described an interface of another link type after its first
+        # packets: only pcapng holds both.
+        target, _ = store.new_paths("pcapng")
+        result = merge(captures, target, format="pcapng")
     outcome.warnings += result.warnings
     outcome.pcap = str(target.resolve())
     outcome.sha256 = file_sha256(target)
@@ -170,11 +180,11 @@ def _merge(store: ResultStore, fetched: list[_Fetched], outcome: Outcome) -> Non
 
 def _capture_kind(path: Path) -> tuple[int, bool] | None:
     """(link type, nanosecond) of a capture's interfaces, or None when it holds no packet."""
-    reader = open_capture(path)
-    if reader.read_batch(4096) is None:
-        return None
-    nanosecond = any(i.ts_units > 1_000_000 for i in reader.interfaces)
-    return tuple(sorted({i.linktype for i in reader.interfaces})), nanosecond
+    with open_capture(path) as reader:   # closed at once: Windows cannot delete open files
+        if reader.read_batch(4096) is None:
+            return None
+        nanosecond = any(i.ts_units > 1_000_000 for i in reader.interfaces)
+        return tuple(sorted({i.linktype for i in reader.interfaces})), nanosecond
 
 
 def _output_format(kinds: set) -> str:
