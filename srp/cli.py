@@ -22,20 +22,35 @@ def _fail(message: str, code: int) -> None:
     from srp.redaction import redact
 
     click.echo(redact(f"{PROG}: error: {message}"), err=True)
-    if _wants_json():
-        import json
-
-        click.echo(json.dumps({"status": "error", "pcap": None, "sha256": None, "packets": 0,
-                               "bytes": 0, "sessions": {"found": 0, "downloaded": 0,
-                                                        "failed": 0},
-                               "first": None, "last": None, "warnings": [],
-                               "errors": [redact(message)]}))
+    context = click.get_current_context(silent=True)
+    if context and context.params.get("as_json"):
+        _echo_json_error(message)
     sys.exit(code)
 
 
-def _wants_json() -> bool:
-    context = click.get_current_context(silent=True)
-    return bool(context and context.params.get("as_json"))
+def _echo_json_error(message: str) -> None:
+    """The --json object of a run that ended before it retrieved anything."""
+    import json
+
+    from srp.redaction import redact
+
+    click.echo(json.dumps({"status": "error", "pcap": None, "sha256": None, "packets": 0,
+                           "bytes": 0, "sessions": {"found": 0, "downloaded": 0, "failed": 0},
+                           "first": None, "last": None, "warnings": [],
+                           "errors": [redact(message)]}))
+
+
+class RetrievalCommand(click.Command):
+    """A vendor command: with --json, even a command line click rejects ends with the JSON
+    object on stdout (an automation reading it must always find one)."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, list(args), parent=parent, **extra)
+        except click.UsageError as exc:
+            if "--json" in args:
+                _echo_json_error(exc.format_message())
+            raise
 
 
 def warn(message: str) -> None:
@@ -171,7 +186,7 @@ def _client(address, ca_bundle, insecure, timeout, concurrency):
                       insecure=insecure, timeout=timeout, pool_size=concurrency)
 
 
-@main.command(name="netmon")
+@main.command(name="netmon", cls=RetrievalCommand)
 @click.option("--address", required=True, callback=_trimmed, metavar="URL",
               help="NetMon appliance: host, host:port or https://host[:port].")
 @click.option("--api-key", envvar="SRP_NETMON_API_KEY", required=True, callback=_trimmed,

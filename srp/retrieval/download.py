@@ -62,9 +62,16 @@ class ByteBudget:
         self._lock = threading.Lock()
 
     def take(self, count: int) -> None:
+        """Count capture bytes kept on disk; past the limit, the download stops."""
         with self._lock:
             self.used += count
             if self.limit is not None and self.used > self.limit:
+                raise SizeCapReached(f"the --max-bytes limit of {self.limit} bytes was reached")
+
+    def check(self, count: int) -> None:
+        """Refuse an archive larger than what is left: its captures would not fit either."""
+        with self._lock:
+            if self.limit is not None and self.used + count > self.limit:
                 raise SizeCapReached(f"the --max-bytes limit of {self.limit} bytes was reached")
 
 
@@ -96,7 +103,12 @@ def save_body(response: requests.Response, dest: Path, budget: ByteBudget,
                         raise DownloadError(f"{what}: the server sent no capture: "
                                             f"{_words(head, response)}")
                     chunk = head
-                budget.take(len(chunk))
+                # Captures count against --max-bytes as they arrive; an archive's captures
+                # count as they are unpacked, so it is only held to what is left.
+                if kind in CAPTURE_KINDS:
+                    budget.take(len(chunk))
+                else:
+                    budget.check(size + len(chunk))
                 digest.update(chunk)
                 file.write(chunk)
                 size += len(chunk)
@@ -201,7 +213,14 @@ def _unpack_7z(archive: Path, workdir: Path, budget: ByteBudget, what: str) -> l
         with py7zr.SevenZipFile(archive, "r") as seven:
             if seven.needs_password():
                 raise DownloadError(f"{what}: the 7z archive is encrypted")
-            seven.extract(factory=MemberFiles())
+            for name in seven.getnames():
+                # Members are written under names of ours, but py7zr refuses these anyway,
+                # and an archive that holds one is not what an appliance sends.
+                parts = name.replace("\\", "/").split("/")
+                if name.startswith(("/", "\\")) or ".." in parts or ":" in name:
+                    raise DownloadError(f"{what}: refused a 7z archive whose member name "
+                                        f"points outside its folder ({name[:60]!r})")
+            seven.extract(path=workdir, factory=MemberFiles())
     except DownloadError:
         raise
     except (py7zr.exceptions.ArchiveError, EOFError, OSError, ValueError, KeyError,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -57,13 +58,14 @@ class HttpClient:
         self.timeout = timeout
         self.verify: str | bool = str(ca_bundle) if ca_bundle else not insecure
         if insecure:
-            import urllib3
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
             print("srp-pcap: WARNING: TLS certificate verification is OFF (--insecure): "
                   f"anyone on the path to {base_url} can read and alter this traffic",
                   file=sys.stderr)
+        # A read that timed out is tried once more, not `retries` times: each try waits
+        # the whole --timeout.
         retry = _CappedRetry(
-            total=retries, connect=retries, read=retries, status=retries, other=0,
+            total=retries, connect=retries, read=1, status=retries, other=0,
             backoff_factor=0.5, backoff_max=10, status_forcelist=RETRY_STATUSES,
             allowed_methods=frozenset(retry_methods or ("GET", "HEAD", "POST")),
             respect_retry_after_header=True, raise_on_status=False)
@@ -91,6 +93,9 @@ class HttpClient:
             raise HttpError(f"{self.base_url} kept failing after retries ({_reason(exc)})"
                             ) from None
         except requests.exceptions.RequestException as exc:
+            if _timed_out(exc):  # with retries mounted, a read timeout arrives this way
+                raise SrpError(f"{self.base_url} did not answer within "
+                               f"{timeout or self.timeout:g} s") from None
             raise SrpError(f"cannot reach {self.base_url}: {_reason(exc)}") from None
 
     def close(self) -> None:
@@ -137,17 +142,28 @@ def server_words(body: bytes, content_type: str = "") -> str:
     return redact(text[:200] + ("..." if len(text) > 200 else ""))
 
 
+def _timed_out(exc: BaseException) -> bool:
+    return any(isinstance(cause, (TimeoutError, urllib3.exceptions.TimeoutError,
+                                  requests.exceptions.Timeout))
+               for cause in _causes(exc))
+
+
+def _causes(exc: BaseException):
+    """The error and what it wraps (requests wraps urllib3, which wraps ssl/socket errors)."""
+    seen = []
+    cause: BaseException | None = exc
+    while cause is not None and len(seen) < 8 and cause not in seen:
+        seen.append(cause)
+        inner = getattr(cause, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next((arg for arg in cause.args if isinstance(arg, BaseException)), None)
+        cause = inner
+    return seen
+
+
 def _reason(exc: BaseException) -> str:
     """The innermost reason of a requests/urllib3 error, as one short line."""
-    reason: BaseException = exc
-    for _ in range(6):  # requests wraps urllib3, which wraps ssl/socket errors
-        inner = getattr(reason, "reason", None)
-        if not isinstance(inner, BaseException):
-            inner = next((arg for arg in reason.args if isinstance(arg, BaseException)), None)
-        if inner is None or inner is reason:
-            break
-        reason = inner
-    text = str(reason)
+    text = str(_causes(exc)[-1])
     text = re.sub(r"<urllib3\.[^>]*>:?\s*", "", text)
     text = re.sub(r"\(Caused by [^)]*\)", "", text)
     return redact(re.sub(r"\s+", " ", text).strip()[:200])

@@ -18,7 +18,7 @@ _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 def parse_address(text: str, option: str = "--address") -> str:
     """`host`, `host:port`, `[v6]:port` or `https://host[:port]` as an https base URL."""
-    text = text.strip().rstrip("/")
+    text = text.strip()
     if not text:
         raise UsageError(f"{option} is empty")
     if "://" not in text:
@@ -32,8 +32,10 @@ def parse_address(text: str, option: str = "--address") -> str:
         raise UsageError(f"{option} must use https (the appliance's API is served over TLS)")
     if parts.username or parts.password:
         raise UsageError(f"{option} must not carry credentials; use the key/password options")
-    if parts.path or parts.query or parts.fragment:
+    if parts.path.strip("/") or parts.query or parts.fragment:
         raise UsageError(f"{option} must be just a host and port, without a path")
+    if port == 0:
+        raise UsageError(f"{option} has port 0")
     host = parts.hostname or ""
     if not _valid_host(host):
         raise UsageError(f"{option} has an invalid host name")

@@ -148,7 +148,9 @@ def _merge(store: ResultStore, fetched: list[_Fetched], outcome: Outcome) -> Non
     captures = [path for f in fetched for path in f.captures]
     formats = set().union(*(f.kinds for f in fetched))
     if not captures:
-        if failed and not skipped and outcome.downloaded == 0:
+        if skipped and not failed:
+            outcome.status, outcome.reason = "error", "no session fits within --max-bytes"
+        elif failed and outcome.downloaded == 0:
             outcome.status, outcome.reason = "error", "no session could be downloaded"
         else:
             outcome.status = "no-data"
@@ -164,7 +166,12 @@ def _merge(store: ResultStore, fetched: list[_Fetched], outcome: Outcome) -> Non
         # packets: only pcapng holds both.
         target, _ = store.new_paths("pcapng")
         result = merge(captures, target, format="pcapng")
-    outcome.warnings += result.warnings
+    # Damage warnings name the capture's file in the private work folder: name the session.
+    names = {str(path): f"session {f.session.id}" for f in fetched for path in f.captures}
+    for warning in result.warnings:
+        path = warning.split(": ", 1)[0]
+        outcome.warnings.append(warning.replace(path, names[path], 1) if path in names
+                                else warning)
     outcome.pcap = str(target.resolve())
     outcome.sha256 = file_sha256(target)
     outcome.bytes = target.stat().st_size

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from srp.errors import SrpError, UsageError
 from srp.retrieval.download import ByteBudget, Downloaded, save_body
-from srp.retrieval.http import HttpClient, check
+from srp.retrieval.http import HttpClient, check, server_words
 from srp.retrieval.inputs import TimeWindow
 from srp.vendors import Session, Vendor
 
@@ -84,8 +84,9 @@ class NetMon(Vendor):
                 page = data["sessions"]
                 total = int(data["total"])
             except (ValueError, KeyError, TypeError):
-                raise SrpError("NetMon session search: the answer is not the expected JSON "
-                               "({\"total\": ..., \"sessions\": [...]})") from None
+                said = server_words(answer.content[:4096], answer.headers.get("Content-Type", ""))
+                raise SrpError(f"NetMon session search: the answer is not the session list "
+                               f"this tool expects: {said or 'an empty body'}") from None
             for item in page:
                 session = _session_from(item)
                 if session is None:
