@@ -23,12 +23,15 @@ made inside it and removed at the end):
   catalogue's, and every output (both modes, every round) has the same SHA-256. The
   simulator's request log gives the requests each run made (search pages, downloads).
 - Memory: peak RSS (ru_maxrss of a fresh child under GNU `/usr/bin/time -f %M`, the helper
-  of merge_bench.py) of the CLI at its default concurrency, for two catalogues of the same
-  session count whose sessions differ ~10x in size (payload_packets 8 vs 100: ~15 KB vs
-  ~157 KB of frames each). "Flat": the larger one's peak RSS grows by at most 10 %.
+  of merge_bench.py) of the CLI, for catalogues of the same session count whose sessions
+  differ in size (payload_packets 8, 100, 300: ~15 KB, ~157 KB, ~465 KB of frames each, so
+  ~1x, ~10x, ~30x the total). At the default concurrency (the goal's figure, larger of 2
+  runs), at --concurrency 1, and `srp-pcap merge -F pcap` alone over the same captures (the
+  simulator's files), to tell the phases apart. "Flat": peak RSS grows by at most 10 %.
 
 --quick: 40 sessions and best of 2, a smoke run (the speed-up is smaller there: the CLI's
-fixed start-up cost weighs more against fewer downloads).
+fixed start-up cost weighs more against fewer downloads). A full run takes ~6 minutes on 2
+cores, most of it making the larger catalogues' captures with scapy.
 """
 
 from __future__ import annotations
@@ -65,8 +68,8 @@ from merge_bench import (  # noqa: E402
 
 GOAL_SPEEDUP = 6.0           # issue 3: concurrent >= 6x faster than one after another
 DOMAIN = "bench.example.com"
-SMALL_PAYLOAD = 8            # response segments per session: ~15 KB of frames
-LARGE_PAYLOAD = 100          # ~157 KB: ~10x the bytes per session
+# Response segments per session: ~15 KB, ~157 KB (~10x), ~465 KB (~30x) of frames each.
+PAYLOADS = (8, 100, 300)
 DEFAULT_CONCURRENCY = 8      # the CLI's default (not passed: the default is what we measure)
 API_KEY = "bench-netmon-key-0123456789"
 
@@ -147,6 +150,14 @@ class Catalogue:
                 f"{self.download_bytes / MB:.1f} MB of 7z downloads "
                 f"(prepared in {self.prepare_s:.1f} s)")
 
+    def short(self) -> str:
+        return (f"{self.count} x ~{self.wire_bytes / self.count / 1024:.0f} KB "
+                f"({self.wire_bytes / MB:.1f} MB)")
+
+    def captures(self) -> list[Path]:
+        """The sessions' capture files as the simulator keeps them, in catalogue order."""
+        return [self.netmon.capture_path(s.spec.id) for s in self.netmon.sessions]
+
 
 class Bench:
     def __init__(self, args, root: Path):
@@ -160,6 +171,7 @@ class Bench:
         self.alarm = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         self.rows: list[list[str]] = []
         self.odd: list[str] = []
+        self.hashes: set[str] = set()   # SHA-256 of every merged output of PAYLOADS[0]
 
     def command(self, cat: Catalogue, pcap_dir: Path, alarm_id: str,
                 concurrency: int | None) -> list[str]:
@@ -226,11 +238,11 @@ class Bench:
 
     # speed --------------------------------------------------------------------------------
     def speed(self, cat: Catalogue) -> None:
-        say(f"\n## Speed: {cat.count} sessions, {self.latency * 1000:.0f} ms added per request")
-        say(f"catalogue: {cat.describe()}")
+        say(f"\n## Speed: {cat.count} sessions, {self.latency * 1000:.0f} ms added "
+            f"per request")
+        key8 = f"c{DEFAULT_CONCURRENCY}"
         modes = [("c1", 1, "--concurrency 1 (one after another, the old plugin's way)"),
-                 (f"c{DEFAULT_CONCURRENCY}", None,
-                  f"default --concurrency ({DEFAULT_CONCURRENCY})")]
+                 (key8, None, f"default --concurrency ({DEFAULT_CONCURRENCY})")]
         runs: dict[str, list[dict]] = {key: [] for key, _, _ in modes}
         t_start = time.perf_counter()
         for round_ in range(self.repeat):
@@ -242,11 +254,13 @@ class Bench:
                 say(f"  round {round_ + 1} {key:3s} wall {run['wall']:7.3f} s  "
                     f"requests: {run['searches']} search + {run['downloads']} downloads"
                     f"{refused}  {status}  (load {load()})")
+                where = f"{key} round {round_ + 1}"
                 if run["error"]:
-                    self.note(f"{key} round {round_ + 1}: {run['error']}")
+                    self.note(f"{where}: {run['error']}")
                 if run["non_200"]:
-                    self.note(f"{key} round {round_ + 1}: {run['non_200']} requests answered "
-                              f"other than 200 (retries?)")
+                    self.note(f"{where}: {run['non_200']} requests answered other than 200")
+                if run["downloads"] != cat.count:
+                    self.note(f"{where}: {run['downloads']} downloads for {cat.count} sessions")
         say(f"  (timing took {time.perf_counter() - t_start:.1f} s)")
 
         best = {}
@@ -255,50 +269,57 @@ class Bench:
             best[key] = min(good) if good else None
             walls = " ".join(f"{r['wall']:.2f}" for r in runs[key])
             say(f"  {title}: best {fmt_s(best[key])}, all {walls}")
-        requests_c1 = runs["c1"][0]["searches"] + runs["c1"][0]["downloads"]
+        first = runs["c1"][0]
+        requests_c1 = first["searches"] + first["downloads"]
         floor = requests_c1 * self.latency
-        say(f"  one-after-another floor from latency alone: {requests_c1} requests x "
+        say(f"  one-after-another floor from the added latency alone: {requests_c1} requests x "
             f"{self.latency * 1000:.0f} ms = {floor:.2f} s")
+        if best["c1"]:
+            per_request = best["c1"] / requests_c1
+            say(f"  --concurrency 1 spends {per_request * 1000:.0f} ms per request (start-up "
+                f"and merge included)")
 
         # identity of the outputs
-        hashes = {r.get("sha256") for rs in runs.values() for r in rs if r.get("sha256")}
         all_runs = [r for rs in runs.values() for r in rs]
+        hashes = {r.get("sha256") for r in all_runs if r.get("sha256")}
         complete = all(r.get("packets") == cat.packets for r in all_runs)
-        formats = {r.get("format") for r in all_runs if r.get("format")}
+        formats = sorted({r.get("format") for r in all_runs if r.get("format")})
         identical = len(hashes) == 1 and all(r.get("sha256") for r in all_runs)
         say(f"  outputs: {len(all_runs)} runs, {len(hashes)} distinct SHA-256 "
-            f"({', '.join(sorted(h[:16] + '...' for h in hashes))}), format {'/'.join(formats)}, "
-            f"packets {'all' if complete else 'NOT all'} {cat.packets:,}")
+            f"({', '.join(sorted(h[:16] + '...' for h in hashes))}), format "
+            f"{'/'.join(formats)}, packets {'all' if complete else 'NOT all'} {cat.packets:,}")
+        self.hashes |= hashes
 
-        key8 = f"c{DEFAULT_CONCURRENCY}"
         b1, b8 = best["c1"], best[key8]
         speedup = b1 / b8 if b1 and b8 else None
         what = f"{cat.count} sessions, {self.latency * 1000:.0f} ms/request"
-        self.rows.append([f"{what}, --concurrency 1 (one after another)",
-                          f"{fmt_s(b1)} (floor {floor:.2f} s)", "(baseline)", ""])
-        self.rows.append([f"{what}, default --concurrency {DEFAULT_CONCURRENCY}",
+        self.rows.append([f"{what}: --concurrency 1 (one after another)",
+                          f"{fmt_s(b1)} (latency floor {floor:.2f} s)", "(baseline)", ""])
+        self.rows.append([f"{what}: default --concurrency {DEFAULT_CONCURRENCY}",
                           fmt_s(b8), "", ""])
-        self.rows.append([f"Speed-up, concurrency 1 / {DEFAULT_CONCURRENCY} (best of "
-                          f"{self.repeat} each)",
+        self.rows.append([f"{what}: speed-up (best of {self.repeat} each)",
                           "n/a" if speedup is None else f"{speedup:.2f}x",
                           f">= {GOAL_SPEEDUP:g}x",
                           "n/a" if speedup is None else
                           ("yes" if speedup >= GOAL_SPEEDUP else "**no**")])
         digest = next(iter(hashes))[:16] + "..." if len(hashes) == 1 else f"{len(hashes)} hashes"
-        self.rows.append([f"Merged outputs of all {len(all_runs)} runs (both concurrencies)",
-                          f"SHA-256 {digest}; {formats and '/'.join(formats)}, "
+        self.rows.append([f"{what}: merged outputs of all {len(all_runs)} runs",
+                          f"SHA-256 {digest}; {'/'.join(formats)}, "
                           f"{'all ' if complete else 'NOT all '}{cat.packets:,} packets",
                           "identical, every captured packet",
                           "yes" if identical and complete else "**no**"])
 
     # memory -------------------------------------------------------------------------------
-    def memory(self, meter: RssMeter, cat: Catalogue, label: str) -> int | None:
+    def memory_cli(self, meter: RssMeter, cat: Catalogue, concurrency: int | None,
+                   times: int) -> int | None:
+        """Peak RSS of the CLI (the largest of `times` runs), its output checked."""
+        label = f"c{concurrency or DEFAULT_CONCURRENCY}"
         pcap_dir = self.root / f"out-mem-{label}"
         results = []
-        for _ in range(2):
+        for _ in range(times):
             if pcap_dir.exists():
                 shutil.rmtree(pcap_dir)
-            r = meter.measure(self.command(cat, pcap_dir, f"bench-mem-{label}", None))
+            r = meter.measure(self.command(cat, pcap_dir, f"bench-mem-{label}", concurrency))
             outputs = [p for p in pcap_dir.glob("*") if p.suffix in (".pcap", ".pcapng")]
             problem = None
             if r["rc"] != 0:
@@ -306,17 +327,65 @@ class Bench:
             elif len(outputs) != 1:
                 problem = f"{len(outputs)} outputs in {pcap_dir}"
             else:
-                fmt, n = output_packets(outputs[0])
+                _, n = output_packets(outputs[0])
                 if n != cat.packets:
                     problem = f"{n:,} packets, expected {cat.packets:,}"
+                if cat.payload_packets == PAYLOADS[0]:
+                    self.hashes.add(sha256(outputs[0]))
             results.append(r["maxrss_kb"] if problem is None else None)
-            say(f"  {label}: peak RSS {fmt_mb(r['maxrss_kb'])} (wall {r['wall'] or 0:.2f} s)"
+            say(f"    netmon {label}: {fmt_mb(r['maxrss_kb']):>7s} (wall {r['wall'] or 0:.2f} s)"
                 f"{'' if problem is None else f'  PROBLEM: {problem}'}")
             if problem:
-                self.note(f"memory {label}: {problem}")
+                self.note(f"memory, {cat.short()}, {label}: {problem}")
         shutil.rmtree(pcap_dir, ignore_errors=True)
         good = [kb for kb in results if kb is not None]
         return max(good) if good else None
+
+    def memory_merge(self, meter: RssMeter, cat: Catalogue) -> int | None:
+        """Peak RSS of `srp-pcap merge -F pcap` alone over the same captures."""
+        output = self.root / "out-mem-merge.pcap"
+        r = meter.measure([*self.srp, "merge", "-F", "pcap", "-w", str(output),
+                           *map(str, cat.captures())])
+        ok = r["rc"] == 0 and output.exists()
+        say(f"    merge alone: {fmt_mb(r['maxrss_kb']):>7s} (wall {r['wall'] or 0:.2f} s)"
+            f"{'' if ok else '  FAILED: ' + r['stderr'][-200:]}")
+        if output.exists():
+            output.unlink()
+        return r["maxrss_kb"] if ok else None
+
+    def memory(self, meter: RssMeter, cert_dir: Path, first: Catalogue | None) -> None:
+        results = []   # (catalogue description, total frame bytes, c8, c1, merge)
+        for payload in PAYLOADS:
+            if first is not None and payload == first.payload_packets:
+                cat, own = first, False
+            else:
+                cat, own = Catalogue(self.sessions, payload, self.latency, self.alarm,
+                                     cert_dir), True
+                cat.__enter__()
+            try:
+                say(f"  {cat.describe()}")
+                c8 = self.memory_cli(meter, cat, None, 2)
+                c1 = self.memory_cli(meter, cat, 1, 1)
+                alone = self.memory_merge(meter, cat)
+                results.append((cat.short(), cat.wire_bytes, c8, c1, alone))
+            finally:
+                if own:
+                    cat.__exit__(None, None, None)
+
+        base_desc, base_bytes, base8, base1, base_m = results[0]
+        for index, (desc, total, c8, c1, alone) in enumerate(results):
+            def growth(kb, ref):
+                return None if not kb or not ref else kb / ref - 1
+            g8 = growth(c8, base8)
+            extra = "" if index == 0 or g8 is None else (
+                f" ({g8 * 100:+.0f}% for {total / base_bytes:.0f}x the bytes)")
+            goal = "" if index == 0 else f"flat (<= +{FLAT_TOLERANCE:.0%})"
+            met = "" if index == 0 else ("n/a" if g8 is None else
+                                          ("yes" if g8 <= FLAT_TOLERANCE else "**no**"))
+            self.rows.append([f"Peak RSS, {desc} of sessions, default --concurrency "
+                              f"{DEFAULT_CONCURRENCY}", fmt_mb(c8) + extra, goal, met])
+            self.rows.append([f"Peak RSS, {desc}: --concurrency 1 / merge alone",
+                              f"{fmt_mb(c1)} / {fmt_mb(alone)}", "(to tell phases apart)", ""])
 
     # everything ---------------------------------------------------------------------------
     def run(self) -> None:
@@ -332,38 +401,19 @@ class Bench:
         tempfile.tempdir = str(self.root)
         cert_dir = self.root / "cert"
 
-        with Catalogue(self.sessions, SMALL_PAYLOAD, self.latency, self.alarm,
+        with Catalogue(self.sessions, PAYLOADS[0], self.latency, self.alarm,
                        cert_dir) as small:
+            say(f"\ncatalogue: {small.describe()}")
             self.speed(small)
-            say("\n## Peak RSS of the CLI (default concurrency; ru_maxrss of a fresh child, "
-                "max of 2 runs)")
+            say("\n## Peak RSS of the CLI (ru_maxrss of a fresh child)")
             meter = RssMeter(self.root)
             say(f"  measured with {meter.method}; floor (/bin/true): {fmt_mb(meter.floor_kb)}")
             base = meter.measure([*self.srp, "--version"])
             say(f"  srp-pcap --version (interpreter + CLI baseline): {fmt_mb(base['maxrss_kb'])}")
-            say(f"  small catalogue: {small.describe()}")
-            small_kb = self.memory(meter, small, "small")
-            small_desc = (f"{small.count} x ~{small.wire_bytes / small.count / 1024:.0f} KB "
-                          f"({small.wire_bytes / MB:.1f} MB)")
-            small_bytes = small.wire_bytes
-        with Catalogue(self.sessions, LARGE_PAYLOAD, self.latency, self.alarm,
-                       cert_dir) as large:
-            say(f"  large catalogue: {large.describe()}")
-            large_kb = self.memory(meter, large, "large")
-            large_desc = (f"{large.count} x ~{large.wire_bytes / large.count / 1024:.0f} KB "
-                          f"({large.wire_bytes / MB:.1f} MB)")
-            large_bytes = large.wire_bytes
-
-        self.rows.append([f"Peak RSS, {small_desc} of sessions", fmt_mb(small_kb), "", ""])
-        if small_kb and large_kb:
-            growth = large_kb / small_kb - 1
-            figure = (f"{fmt_mb(large_kb)} ({growth * 100:+.0f}% for "
-                      f"{large_bytes / small_bytes:.1f}x the bytes)")
-            met = "yes" if growth <= FLAT_TOLERANCE else "**no**"
-        else:
-            figure, met = fmt_mb(large_kb), "n/a"
-        self.rows.append([f"Peak RSS, {large_desc} of sessions", figure,
-                          f"flat (<= +{FLAT_TOLERANCE:.0%})", met])
+            self.memory(meter, cert_dir, small)
+        if len(self.hashes) > 1:
+            self.note(f"the merged outputs of one catalogue have {len(self.hashes)} different "
+                      f"SHA-256 across scenarios")
 
         say(f"\n(total {time.perf_counter() - t_all:.0f} s; load average at end: {load()})")
         if self.odd:
@@ -383,10 +433,11 @@ class Bench:
         say(f"The real CLI against the NetMon simulator over loopback HTTPS, every request "
             f"delayed {self.latency * 1000:.0f} ms by the server; wall time of the whole "
             f"process (start-up, search, downloads, unpacking, merge, manifest), best of "
-            f"{self.repeat}, the two concurrencies run alternately. The floor is requests x "
-            f"latency. Peak RSS is ru_maxrss of one fresh CLI child (the larger of 2 runs); "
-            f"\"flat\": with ~10x the bytes per session, it grows by at most "
-            f"{FLAT_TOLERANCE:.0%}.")
+            f"{self.repeat}, the two concurrencies run alternately. The latency floor is "
+            f"requests x latency. "
+            f"Peak RSS is ru_maxrss of one fresh CLI child (at the default concurrency the "
+            f"larger of 2 runs); \"flat\": at more bytes per session (same session count) it "
+            f"grows by at most {FLAT_TOLERANCE:.0%} over the smallest catalogue.")
         if self.args.quick:
             say("\n(--quick: fewer sessions; the figures are only a smoke test.)")
 

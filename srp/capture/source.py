@@ -29,10 +29,16 @@ class _HandlePool:
         with self._lock:
             file = self._open.pop(source, None)
         if file is None:
-            file = open(source.path, "rb")
+            # Unbuffered: the window reads whole chunks, a buffer would only copy them.
+            file = open(source.path, "rb", buffering=0)
             file.seek(position)
         try:
             data = file.read(size)
+            while len(data) < size:  # a raw read may stop short of the end
+                more = file.read(size - len(data))
+                if not more:
+                    break
+                data += more
         except BaseException:
             file.close()
             raise

@@ -21,6 +21,9 @@ from srp.errors import SrpError
 from srp.retrieval.http import server_words
 
 CHUNK = 64 * 1024
+# py7zr holds up to ~20 MB while it unpacks a member; downloads run 8 at once, unpacking
+# (CPU-bound anyway) two at a time, so memory stays bounded whatever the sessions' size.
+_UNPACKING = threading.BoundedSemaphore(2)
 SNIFF_LIMIT = 4096   # bytes of a non-capture body kept to quote the server's words
 
 _MAGIC = (
@@ -210,7 +213,7 @@ def _unpack_7z(archive: Path, workdir: Path, budget: ByteBudget, what: str) -> l
             return MemberFile(path)
 
     try:
-        with py7zr.SevenZipFile(archive, "r") as seven:
+        with _UNPACKING, py7zr.SevenZipFile(archive, "r") as seven:
             if seven.needs_password():
                 raise DownloadError(f"{what}: the 7z archive is encrypted")
             for name in seven.getnames():
