@@ -853,6 +853,27 @@ class Bench:
                 "memory figures are only a smoke test.)")
 
 
+def in_private_workdir(workdir: Path, keep: bool, run) -> int:
+    """Call run(root) with a fresh folder inside `workdir`, removed afterwards unless `keep`
+    (and `workdir` too, when this made it)."""
+    created = not workdir.exists()
+    workdir.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="run-", dir=workdir))
+    try:
+        run(root)
+    finally:
+        if keep:
+            say(f"(kept {root})")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+            if created:
+                try:
+                    workdir.rmdir()
+                except OSError:
+                    pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # internal modes: run in a child process of the benchmark
@@ -870,22 +891,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
 
-    created = not args.workdir.exists()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="run-", dir=args.workdir))
-    try:
-        Bench(args).run(root)
-    finally:
-        if args.keep:
-            say(f"(kept {root})")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-            if created:
-                try:
-                    args.workdir.rmdir()
-                except OSError:
-                    pass
-    return 0
+    return in_private_workdir(args.workdir, args.keep, Bench(args).run)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from merge_bench import (  # noqa: E402
     FLAT_TOLERANCE,
+    in_private_workdir,
     MB,
     RssMeter,
     cpu_model,
@@ -465,22 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.latency < 0:
         parser.error("--latency must be 0 or more")
 
-    created = not args.workdir.exists()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="run-", dir=args.workdir))
-    try:
-        Bench(args, root).run()
-    finally:
-        if args.keep:
-            say(f"(kept {root})")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-            if created:
-                try:
-                    args.workdir.rmdir()
-                except OSError:
-                    pass
-    return 0
+    return in_private_workdir(args.workdir, args.keep, lambda root: Bench(args, root).run())
 
 
 if __name__ == "__main__":

@@ -101,9 +101,9 @@ def _fetch_all(vendor: Vendor, plan: list[Session], workdir: Path,
 
 def _fetch_one(vendor: Vendor, number: int, session: Session, workdir: Path,
                budget: ByteBudget) -> _Fetched:
-    result = _Fetched(session)
     what = f"session {session.id}"
     for attempt in range(1, vendor.download_attempts + 1):
+        result = _Fetched(session)   # nothing of a failed try carries over
         try:
             download = vendor.fetch(session, workdir / f"session{number}.download", budget)
             result.size, result.sha256 = download.size, download.sha256
@@ -120,16 +120,17 @@ def _fetch_one(vendor: Vendor, number: int, session: Session, workdir: Path,
             return result
         except TransferBroken as exc:
             result.error = str(exc)
-            if attempt == vendor.download_attempts:
-                return result
-            time.sleep(min(0.5 * 2 ** attempt, 5))
+            if attempt < vendor.download_attempts:
+                time.sleep(min(0.5 * 2 ** attempt, 5))
+                continue
+            return result
         except DownloadError as exc:
             result.error = str(exc)
             return result
         except SrpError as exc:  # an HTTP error, or a capture that cannot be read
             result.error = str(exc) if str(exc).startswith(what) else f"{what}: {exc}"
             return result
-    return result
+    raise AssertionError("a vendor tries every download at least once")
 
 
 def _merge(store: ResultStore, fetched: list[_Fetched], outcome: Outcome) -> None:
