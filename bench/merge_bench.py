@@ -513,7 +513,8 @@ def python_build() -> str:
     return "PGO build: no sign of it in sysconfig (--enable-optimizations absent)"
 
 
-def machine_lines(tools: Tools, workdir: Path) -> list[str]:
+def host_lines() -> list[str]:
+    """The machine and the Python running the benchmark, for every benchmark's header."""
     lines = [f"CPU: {cpu_model()}; {os.cpu_count()} logical cores "
              f"({len(os.sched_getaffinity(0))} usable)"]
     try:
@@ -523,6 +524,11 @@ def machine_lines(tools: Tools, workdir: Path) -> list[str]:
         pass
     lines.append(f"Python {platform.python_version()} ({platform.python_implementation()}, "
                  f"{sys.executable}); {python_build()}")
+    return lines
+
+
+def machine_lines(tools: Tools, workdir: Path) -> list[str]:
+    lines = host_lines()
     if tools.mergecap:
         v = subprocess.run([tools.mergecap, "-v"], capture_output=True, text=True)
         lines.append(f"mergecap: {(v.stdout or v.stderr).splitlines()[0].strip()} "

@@ -51,10 +51,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from merge_bench import (  # noqa: E402
     FLAT_TOLERANCE,
+    host_lines,
     in_private_workdir,
     MB,
     RssMeter,
-    cpu_model,
     find_srp,
     fmt_mb,
     fmt_s,
@@ -62,7 +62,6 @@ from merge_bench import (  # noqa: E402
     load,
     pcap_count,
     pcapng_records,
-    python_build,
     say,
     sha256,
 )
@@ -76,18 +75,7 @@ API_KEY = "bench-netmon-key-0123456789"
 
 
 def machine_lines(srp: list[str], workdir: Path) -> list[str]:
-    import os
-    import platform
-
-    lines = [f"CPU: {cpu_model()}; {os.cpu_count()} logical cores "
-             f"({len(os.sched_getaffinity(0))} usable)"]
-    try:
-        mem = Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1]
-        lines.append(f"RAM: {int(mem) // 1024:,} MB; kernel {platform.release()}")
-    except (OSError, IndexError, ValueError):
-        pass
-    lines.append(f"Python {platform.python_version()} ({platform.python_implementation()}, "
-                 f"{sys.executable}); {python_build()}")
+    lines = host_lines()
     v = subprocess.run([*srp, "--version"], capture_output=True, text=True)
     lines.append(f"srp-pcap: {v.stdout.strip() or v.stderr.strip()} ({' '.join(srp)})")
     versions = []
