@@ -13,6 +13,7 @@ import click
 
 from srp import __version__
 from srp.errors import EXIT_ERROR, SrpError
+from srp.retrieval import DEFAULT_CONCURRENCY, DEFAULT_MAX_BYTES, DEFAULT_MAX_SESSIONS
 from srp.simulators.cli import simulate
 
 PROG = "srp-pcap"
@@ -134,12 +135,13 @@ def retrieval_options(command):
                      help="The LogRhythm alarm id: names the result and lets a repeated run "
                           "reuse it."),
         click.option("--max-sessions", type=click.IntRange(min=1), metavar="N",
-                     default=500, show_default=True,
+                     default=DEFAULT_MAX_SESSIONS, show_default=True,
                      help="Fetch at most N sessions (an automatic action's guardrail)."),
-        click.option("--max-bytes", default="2G", show_default=True, callback=_trimmed,
+        click.option("--max-bytes", default=DEFAULT_MAX_BYTES, show_default=True,
+                     callback=_trimmed,
                      metavar="SIZE", help="Fetch at most SIZE bytes in all (K, M, G suffixes)."),
-        click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
-                     metavar="N", help="Downloads running at once."),
+        click.option("--concurrency", type=click.IntRange(1, 64), default=DEFAULT_CONCURRENCY,
+                     show_default=True, metavar="N", help="Downloads running at once."),
         click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
                      metavar="SECONDS", help="Give up on a request that is silent this long."),
         click.option("--ca-bundle", callback=_trimmed, metavar="PEM",

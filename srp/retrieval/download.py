@@ -71,6 +71,11 @@ class ByteBudget:
             if self.limit is not None and self.used > self.limit:
                 raise SizeCapReached(f"the --max-bytes limit of {self.limit} bytes was reached")
 
+    def release(self, count: int) -> None:
+        """Give back what a download that was thrown away had counted."""
+        with self._lock:
+            self.used -= count
+
     def check(self, count: int) -> None:
         """Refuse an archive larger than what is left: its captures would not fit either."""
         with self._lock:
@@ -117,6 +122,8 @@ def save_body(response: requests.Response, dest: Path, budget: ByteBudget,
                 size += len(chunk)
     except (requests.exceptions.RequestException, OSError) as exc:
         dest.unlink(missing_ok=True)
+        if kind in CAPTURE_KINDS:
+            budget.release(size)   # a retry counts its bytes afresh
         if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException):
             raise DownloadError(f"{what}: cannot write {dest.name}: {exc.strerror}") from None
         raise TransferBroken(f"{what}: the download broke off after {size} bytes "

@@ -21,16 +21,14 @@ from srp.retrieval.outcome import Outcome, ns_to_rfc3339
 from srp.retrieval.store import ResultStore, file_sha256
 from srp.vendors import Session, Vendor
 
-DEFAULT_MAX_SESSIONS = 500
-DEFAULT_MAX_BYTES = 2 * 1024 ** 3
 LOCK_WAIT = 15 * 60   # seconds a run waits for another run of the same alarm
 
 
 @dataclass
 class Limits:
-    max_sessions: int = DEFAULT_MAX_SESSIONS
-    max_bytes: int = DEFAULT_MAX_BYTES
-    concurrency: int = 8
+    max_sessions: int
+    max_bytes: int
+    concurrency: int
 
 
 @dataclass

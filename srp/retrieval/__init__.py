@@ -1,0 +1,8 @@
+"""The retrieval core every vendor command shares (see run.py).
+
+The defaults of the guardrails live here, light to import, for the command line and the core.
+"""
+
+DEFAULT_MAX_SESSIONS = 500
+DEFAULT_MAX_BYTES = "2G"
+DEFAULT_CONCURRENCY = 8
