@@ -37,3 +37,12 @@ def run_srp(*args: str, env: dict | None = None, preexec_fn=None,
     return subprocess.run([sys.executable, "-m", "srp", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})}, preexec_fn=preexec_fn, cwd=REPO)
+
+
+def reset_simulator(request, fixture_name: str) -> None:
+    """After a test that used a module's simulator fixture: its faults off and its log of
+    requests for uncaptured sessions emptied, so the next test starts clean."""
+    if fixture_name in request.fixturenames:
+        simulator = request.getfixturevalue(fixture_name)
+        simulator.clear_faults()
+        simulator.uncaptured_requests.clear()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import REPO, run_srp
+from conftest import REPO, reset_simulator, run_srp
 
 from srp.simulators.capfile import LINKTYPE_RAW, PCAP_NS, PCAPNG
 from srp.simulators.faults import Fault
@@ -88,10 +88,7 @@ def sim():
 @pytest.fixture(autouse=True)
 def no_faults_left(request):
     yield
-    if "sim" in request.fixturenames:
-        simulator = request.getfixturevalue("sim")
-        simulator.clear_faults()
-        simulator.uncaptured_requests.clear()
+    reset_simulator(request, "sim")
 
 
 @dataclass

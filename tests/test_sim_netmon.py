@@ -24,7 +24,7 @@ import py7zr
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import REPO
+from conftest import REPO, reset_simulator
 
 from srp.capture import open_capture
 from srp.simulators.capfile import LINKTYPE_RAW, PCAP_NS, PCAPNG
@@ -81,10 +81,7 @@ def netmon():
 @pytest.fixture(autouse=True)
 def no_faults_left(request):
     yield
-    if "netmon" in request.fixturenames:
-        simulator = request.getfixturevalue("netmon")
-        simulator.clear_faults()
-        simulator.uncaptured_requests.clear()
+    reset_simulator(request, "netmon")
 
 
 def bearer(simulator) -> dict:
