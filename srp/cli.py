@@ -25,20 +25,18 @@ def _fail(message: str, code: int) -> None:
     click.echo(redact(f"{PROG}: error: {message}"), err=True)
     context = click.get_current_context(silent=True)
     if context and context.params.get("as_json"):
-        _echo_json_error(message)
+        _echo_json_error(context.command.name, message)
     sys.exit(code)
 
 
-def _echo_json_error(message: str) -> None:
+def _echo_json_error(vendor: str, message: str) -> None:
     """The --json object of a run that ended before it retrieved anything."""
     import json
 
-    from srp.redaction import redact
+    from srp.retrieval.outcome import Outcome
 
-    click.echo(json.dumps({"status": "error", "pcap": None, "sha256": None, "packets": 0,
-                           "bytes": 0, "sessions": {"found": 0, "downloaded": 0, "failed": 0},
-                           "first": None, "last": None, "warnings": [],
-                           "errors": [redact(message)]}))
+    outcome = Outcome(vendor=vendor, status="error", reason=message, errors=[message])
+    click.echo(json.dumps(outcome.as_json()))
 
 
 class RetrievalCommand(click.Command):
@@ -50,7 +48,7 @@ class RetrievalCommand(click.Command):
             return super().make_context(info_name, list(args), parent=parent, **extra)
         except click.UsageError as exc:
             if "--json" in args:
-                _echo_json_error(exc.format_message())
+                _echo_json_error(self.name, exc.format_message())
             raise
 
 
@@ -202,9 +200,9 @@ def _client(address, ca_bundle, insecure, timeout, concurrency):
               metavar="MIN", help="Minutes before the alarm to search.")
 @click.option("--after", type=click.FloatRange(min=0), default=15, show_default=True,
               metavar="MIN", help="Minutes after the alarm to search.")
-@click.option("--search-path", default="/api/sessions/search", show_default=True,
-              callback=_trimmed, metavar="PATH",
-              help="The appliance's session-search route, if it differs.")
+@click.option("--search-path", callback=_trimmed, metavar="PATH",
+              help="The appliance's session-search route, if it differs from the assumed "
+                   "/api/sessions/search.")
 @retrieval_options
 @reports_errors
 def netmon_command(address, api_key, query, alarm_date, before, after, search_path, pcap_dir,
@@ -216,14 +214,14 @@ def netmon_command(address, api_key, query, alarm_date, before, after, search_pa
     from srp.redaction import register_secret
     from srp.retrieval.inputs import TimeWindow, parse_alarm_date
     from srp.retrieval.run import retrieve
-    from srp.vendors.netmon import NetMon
+    from srp.vendors.netmon import SEARCH_PATH, NetMon
 
     register_secret(api_key)
     limits = _limits(max_sessions, max_bytes, concurrency)
     window = TimeWindow.around(parse_alarm_date(alarm_date) if alarm_date else None,
                                before, after)
     client = _client(address, ca_bundle, insecure, timeout, concurrency)
-    vendor = NetMon(client, api_key, query, window, search_path=search_path)
+    vendor = NetMon(client, api_key, query, window, search_path=search_path or SEARCH_PATH)
     try:
         outcome = retrieve(vendor, Path(pcap_dir), alarm_id, limits, force=force)
     finally:

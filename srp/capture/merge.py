@@ -154,11 +154,11 @@ class _InterfaceTable:
                                      else OTHER_LINKTYPE)
             elif index < self._collapsed:
                 interface_map.append(index)
-            elif (self._mode == "any" or self._collapsed) and self._find(interface) is not None:
-                # Once "all" has collapsed, later interfaces are merged as "any" merges them.
-                interface_map.append(self._find(interface))
             else:
-                interface_map.append(self._add(interface))
+                # Once "all" has collapsed, later interfaces are merged as "any" merges them.
+                merges = self._mode == "any" or self._collapsed
+                duplicate = self._find(interface) if merges else None
+                interface_map.append(self._add(interface) if duplicate is None else duplicate)
 
     def _find(self, interface: Interface) -> int | None:
         """The first output interface the given one is a duplicate of."""

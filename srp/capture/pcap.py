@@ -125,7 +125,7 @@ class PcapWriter:
         self._nanosecond = nanosecond
         self._linktype = linktype & LINKTYPE_MASK
         magic = MAGIC_NANO if nanosecond else MAGIC_MICRO
-        file.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype & LINKTYPE_MASK))
+        file.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, self._linktype))
 
     def copies(self, reader, cut: int | None) -> bool:
         """True when the reader's raw records are already exactly what this file holds."""

@@ -38,7 +38,7 @@ _PAD = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")   # indexed by length % 4
 # struct format. Everything else (strings, addresses, hashes) is bytes as they are.
 _IDB_NUMBERS = {8: "Q", 10: "I", 14: "q", 16: "Q", 17: "Q"}   # speed, tzone, tsoffset, tx/rx
 _PACKET_NUMBERS = {2: "I", 4: "Q", 5: "Q", 6: "I"}             # flags, drops, packet id, queue
-_CUSTOM_OPTIONS = {2988, 2989, 19372, 19373}                    # start with a 32-bit PEN
+_CUSTOM_OPTIONS = {2988, 2989}          # copyable custom options: start with a 32-bit PEN
 # Options a copy must leave out (the pcapng spec; mergecap does): custom options marked
 # do-not-copy, and every local-use code.
 _DO_NOT_COPY = {19372, 19373}
@@ -265,11 +265,10 @@ class PcapngReader(BatchReader):
                                            f"bytes", len(records))
                     break
                 options_start = data_end + (-caplen & 3)
+                ts = (((high << 32) | low) * multiplier) // divisor + offset_ns
                 if self._secrets:
-                    self._release_secrets(append, (((high << 32) | low) * multiplier) // divisor
-                                          + offset_ns)
-                append(((((high << 32) | low) * multiplier) // divisor + offset_ns, index,
-                        origlen, view[pos + 28:data_end],
+                    self._release_secrets(append, ts)
+                append((ts, index, origlen, view[pos + 28:data_end],
                         self._packet_options(buf[options_start:block_end - 4])
                         if options_start < block_end - 4 else None))
             elif block_type == SPB:
