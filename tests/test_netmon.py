@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -409,6 +410,19 @@ def test_a_slow_server_with_a_small_timeout_fails_that_session_clearly(sim, tmp_
     assert run.seconds < 40
     assert_result_intact(run, tmp_path)
     assert_nothing_half_written(tmp_path)
+
+
+def test_a_refused_connection_is_not_called_a_timeout(tmp_path):
+    # urllib3 files a refused connection under connect timeouts: the message must still say
+    # the appliance could not be reached, not that it was slow.
+    with socket.socket() as probe:   # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_srp("netmon", "--address", f"127.0.0.1:{port}", "--api-key", KEY,
+                     "--query", QUERY, "--pcap-dir", tmp_path, "--timeout", "1")
+    assert result.returncode == 1, result.stderr
+    line = one_error_line(result.stderr)
+    assert "cannot reach" in line and "did not answer" not in line, line
 
 
 def test_garbage_instead_of_a_7z_fails_that_session(sim, tmp_path):

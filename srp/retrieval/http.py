@@ -143,9 +143,13 @@ def server_words(body: bytes, content_type: str = "") -> str:
 
 
 def _timed_out(exc: BaseException) -> bool:
-    return any(isinstance(cause, (TimeoutError, urllib3.exceptions.TimeoutError,
-                                  requests.exceptions.Timeout))
-               for cause in _causes(exc))
+    for cause in _causes(exc):
+        if isinstance(cause, urllib3.exceptions.NewConnectionError):
+            return False   # refused or unroutable: urllib3 files it under connect timeouts
+        if isinstance(cause, (TimeoutError, urllib3.exceptions.TimeoutError,
+                              requests.exceptions.Timeout)):
+            return True
+    return False
 
 
 def _causes(exc: BaseException):
