@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from dataclasses import dataclass, fields
 
 import click
 
@@ -124,8 +125,57 @@ def _trimmed(ctx, param, value):
     return value
 
 
+@dataclass
+class Retrieval:
+    """The options every vendor command shares, and the run they drive."""
+
+    pcap_dir: str
+    alarm_id: str | None
+    max_sessions: int
+    max_bytes: str
+    concurrency: int
+    timeout: float
+    ca_bundle: str | None
+    insecure: bool
+    as_json: bool
+    force: bool
+
+    def client(self, address: str):
+        """An HTTPS client for the appliance at `address`, with the TLS and timeout options."""
+        from pathlib import Path
+
+        from srp.retrieval.http import HttpClient
+        from srp.retrieval.inputs import parse_address
+
+        return HttpClient(parse_address(address),
+                          ca_bundle=Path(self.ca_bundle) if self.ca_bundle else None,
+                          insecure=self.insecure, timeout=self.timeout,
+                          pool_size=self.concurrency)
+
+    def run(self, vendor, client) -> None:
+        """Retrieve, print the outcome (summary text, or the JSON object last) and exit with
+        its code."""
+        import json
+        from pathlib import Path
+
+        from srp.retrieval.inputs import parse_size
+        from srp.retrieval.run import Limits, retrieve
+
+        limits = Limits(max_sessions=self.max_sessions,
+                        max_bytes=parse_size(self.max_bytes, "--max-bytes"),
+                        concurrency=self.concurrency)
+        try:
+            outcome = retrieve(vendor, Path(self.pcap_dir), self.alarm_id, limits,
+                               force=self.force)
+        finally:
+            vendor.close()
+            client.close()
+        click.echo(json.dumps(outcome.as_json()) if self.as_json else outcome.text())
+        sys.exit(outcome.exit_code)
+
+
 def retrieval_options(command):
-    """The options every vendor command shares: where results go, caps, TLS, output."""
+    """The options every vendor command shares, handed to the command as one `retrieval`."""
     options = [
         click.option("--pcap-dir", required=True, callback=_trimmed, metavar="DIR",
                      help="Folder for the merged capture and its manifest (created if missing)."),
@@ -152,38 +202,16 @@ def retrieval_options(command):
         click.option("--force", is_flag=True,
                      help="Fetch again even if an earlier run for this alarm left a result."),
     ]
+    shared = [field.name for field in fields(Retrieval)]
+
+    @functools.wraps(command)
+    def bundled(**kwargs):
+        retrieval = Retrieval(**{name: kwargs.pop(name) for name in shared})
+        return command(retrieval=retrieval, **kwargs)
+
     for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _limits(max_sessions, max_bytes, concurrency):
-    from srp.retrieval.inputs import parse_size
-    from srp.retrieval.run import Limits
-
-    return Limits(max_sessions=max_sessions, max_bytes=parse_size(max_bytes, "--max-bytes"),
-                  concurrency=concurrency)
-
-
-def _report(outcome, as_json: bool) -> None:
-    """Print the outcome (summary text, or the JSON object last) and exit with its code."""
-    import json
-
-    if as_json:
-        click.echo(json.dumps(outcome.as_json()))
-    else:
-        click.echo(outcome.text())
-    sys.exit(outcome.exit_code)
-
-
-def _client(address, ca_bundle, insecure, timeout, concurrency):
-    from pathlib import Path
-
-    from srp.retrieval.http import HttpClient
-    from srp.retrieval.inputs import parse_address
-
-    return HttpClient(parse_address(address), ca_bundle=Path(ca_bundle) if ca_bundle else None,
-                      insecure=insecure, timeout=timeout, pool_size=concurrency)
+        bundled = option(bundled)
+    return bundled
 
 
 @main.command(name="netmon", cls=RetrievalCommand)
@@ -205,28 +233,19 @@ def _client(address, ca_bundle, insecure, timeout, concurrency):
                    "/api/sessions/search.")
 @retrieval_options
 @reports_errors
-def netmon_command(address, api_key, query, alarm_date, before, after, search_path, pcap_dir,
-                   alarm_id, max_sessions, max_bytes, concurrency, timeout, ca_bundle, insecure,
-                   as_json, force):
+def netmon_command(address, api_key, query, alarm_date, before, after, search_path,
+                   retrieval):
     """Retrieve and merge the NetMon sessions that match an alarm field."""
-    from pathlib import Path
-
     from srp.redaction import register_secret
     from srp.retrieval.inputs import TimeWindow, parse_alarm_date
-    from srp.retrieval.run import retrieve
     from srp.vendors.netmon import SEARCH_PATH, NetMon
 
     register_secret(api_key)
-    limits = _limits(max_sessions, max_bytes, concurrency)
     window = TimeWindow.around(parse_alarm_date(alarm_date) if alarm_date else None,
                                before, after)
-    client = _client(address, ca_bundle, insecure, timeout, concurrency)
-    vendor = NetMon(client, api_key, query, window, search_path=search_path or SEARCH_PATH)
-    try:
-        outcome = retrieve(vendor, Path(pcap_dir), alarm_id, limits, force=force)
-    finally:
-        client.close()
-    _report(outcome, as_json)
+    client = retrieval.client(address)
+    retrieval.run(NetMon(client, api_key, query, window, search_path=search_path or SEARCH_PATH),
+                  client)
 
 
 main.add_command(simulate)

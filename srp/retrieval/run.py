@@ -60,7 +60,7 @@ def retrieve(vendor: Vendor, pcap_dir: Path, alarm_id: str | None, limits: Limit
                           warnings=vendor.warnings + warnings)
         with store.workdir() as workdir:
             fetched = _fetch_all(vendor, plan, workdir, limits)
-            _merge(store, fetched, outcome)
+            _merge(vendor, store, fetched, outcome)
         _write_manifest(store, request, started, sessions, fetched, outcome)
         return outcome
 
@@ -131,7 +131,8 @@ def _fetch_one(vendor: Vendor, number: int, session: Session, workdir: Path,
     raise AssertionError("a vendor tries every download at least once")
 
 
-def _merge(store: ResultStore, fetched: list[_Fetched], outcome: Outcome) -> None:
+def _merge(vendor: Vendor, store: ResultStore, fetched: list[_Fetched],
+           outcome: Outcome) -> None:
     from srp.capture.merge import merge
 
     failed = [f for f in fetched if f.error]
@@ -153,8 +154,8 @@ def _merge(store: ResultStore, fetched: list[_Fetched], outcome: Outcome) -> Non
             outcome.status, outcome.reason = "error", "no session could be downloaded"
         else:
             outcome.status = "no-data"
-            outcome.reason = ("nothing matched" if not fetched and outcome.found == 0 else
-                              "no captured packets for this alarm")
+            outcome.reason = (vendor.nothing_found if outcome.found == 0 else
+                              vendor.only_empty if fetched else vendor.nothing_captured)
         return
     format = _output_format(formats)
     target, _ = store.new_paths("pcapng" if format == "pcapng" else "pcap")

@@ -32,6 +32,10 @@ class Vendor(ABC):
     # How often the core tries one session's download when the transfer breaks off;
     # a vendor whose downloads cannot simply be repeated retries inside fetch instead.
     download_attempts: ClassVar[int] = 3
+    # "No data" in the appliance's own terms: the analyst reads the one that applies.
+    nothing_found: ClassVar[str] = "no session matched"
+    nothing_captured: ClassVar[str] = "none of the sessions has captured packets"
+    only_empty: ClassVar[str] = "the downloaded captures hold no packet"
 
     def __init__(self) -> None:
         self.warnings: list[str] = []   # what the user should know; reach the outcome

@@ -40,6 +40,8 @@ def lucene_phrase(value: str) -> str:
 
 class NetMon(Vendor):
     name = "netmon"
+    nothing_found = "no NetMon session matched the query in the time window"
+    nothing_captured = "the matching NetMon sessions have no captured packets"
 
     def __init__(self, client: HttpClient, api_key: str, query: str, window: TimeWindow,
                  search_path: str = SEARCH_PATH):
