@@ -6,6 +6,7 @@ Every failure ends as one line on stderr and an exit code from srp.errors, never
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from dataclasses import dataclass, fields
@@ -14,10 +15,12 @@ import click
 
 from srp import __version__
 from srp.errors import EXIT_ERROR, SrpError
-from srp.retrieval import DEFAULT_CONCURRENCY, DEFAULT_MAX_BYTES, DEFAULT_MAX_SESSIONS
+from srp.retrieval import (DEFAULT_CONCURRENCY, DEFAULT_MAX_BYTES, DEFAULT_MAX_SESSIONS,
+                           DEFAULT_MIN_FREE)
 from srp.simulators.cli import simulate
 
 PROG = "srp-pcap"
+FAILURE_KEY = "srp.failure"
 
 
 def _fail(message: str, code: int) -> None:
@@ -25,6 +28,8 @@ def _fail(message: str, code: int) -> None:
 
     click.echo(redact(f"{PROG}: error: {message}"), err=True)
     context = click.get_current_context(silent=True)
+    if context:
+        context.meta[FAILURE_KEY] = message   # for the run's log line
     if context and context.params.get("as_json"):
         _echo_json_error(context.command.name, message)
     sys.exit(code)
@@ -139,6 +144,11 @@ class Retrieval:
     insecure: bool
     as_json: bool
     force: bool
+    min_free: str
+    keep_days: int | None
+    log_file: str | None
+    verbose: bool
+    outcome: object = None   # the retrieval's Outcome, once it has one
 
     def client(self, address: str):
         """An HTTPS client for the appliance at `address`, with the TLS and timeout options."""
@@ -158,20 +168,58 @@ class Retrieval:
         import json
         from pathlib import Path
 
+        from srp.oplog import log
         from srp.retrieval.inputs import parse_size
         from srp.retrieval.run import Limits, retrieve
+        from srp.retrieval.store import remove_old_results, require_free_space
 
         limits = Limits(max_sessions=self.max_sessions,
                         max_bytes=parse_size(self.max_bytes, "--max-bytes"),
                         concurrency=self.concurrency)
+        pcap_dir = Path(self.pcap_dir)
         try:
-            outcome = retrieve(vendor, Path(self.pcap_dir), self.alarm_id, limits,
-                               force=self.force)
+            pcap_dir.mkdir(parents=True, exist_ok=True)
+            if self.keep_days:
+                removed = remove_old_results(pcap_dir, self.keep_days)
+                log.info("removed %d results older than %d days", removed, self.keep_days)
+            require_free_space(pcap_dir, parse_size(self.min_free, "--min-free"))
+            self.outcome = retrieve(vendor, pcap_dir, self.alarm_id, limits, force=self.force)
         finally:
             vendor.close()
             client.close()
-        click.echo(json.dumps(outcome.as_json()) if self.as_json else outcome.text())
-        sys.exit(outcome.exit_code)
+        for message in self.outcome.warnings:
+            log.debug("warning: %s", message)
+        click.echo(json.dumps(self.outcome.as_json()) if self.as_json else self.outcome.text())
+        sys.exit(self.outcome.exit_code)
+
+    @contextlib.contextmanager
+    def logged(self, vendor: str):
+        """Log the run: opened before anything else, one line when it ends, however it ends."""
+        import time
+        from pathlib import Path
+
+        from srp import oplog
+
+        path = Path(self.log_file) if self.log_file else Path(self.pcap_dir) / oplog.LOG_NAME
+        problem = oplog.open_log(path, self.verbose)
+        if problem:
+            warn(f"{problem}; going on without it")
+        started, exit_code = time.monotonic(), EXIT_ERROR
+        try:
+            yield
+        except SystemExit as exit:
+            exit_code = exit.code if isinstance(exit.code, int) else EXIT_ERROR
+            raise
+        finally:
+            outcome = self.outcome
+            context = click.get_current_context(silent=True)
+            error = context.meta.get(FAILURE_KEY, "") if context else ""
+            oplog.log.info(oplog.run_line(
+                vendor, self.alarm_id, exit_code,
+                outcome.status if outcome else "error",
+                outcome.reason if outcome else error, time.monotonic() - started,
+                outcome.bytes if outcome else 0, outcome.pcap if outcome else None))
+            oplog.close_log()
 
 
 def retrieval_options(command):
@@ -201,13 +249,24 @@ def retrieval_options(command):
                      help="Print one JSON object as the last line of stdout."),
         click.option("--force", is_flag=True,
                      help="Fetch again even if an earlier run for this alarm left a result."),
+        click.option("--min-free", default=DEFAULT_MIN_FREE, show_default=True,
+                     callback=_trimmed, metavar="SIZE",
+                     help="Refuse to start when the --pcap-dir disk has less free space."),
+        click.option("--keep-days", type=click.IntRange(min=1), metavar="DAYS",
+                     help="Before fetching, delete this tool's results in --pcap-dir older "
+                          "than DAYS."),
+        click.option("--log-file", callback=_trimmed, metavar="PATH",
+                     help="The rotating log (default: srp-pcap.log in --pcap-dir)."),
+        click.option("-v", "--verbose", is_flag=True,
+                     help="Log every request and session, not just one line per run."),
     ]
-    shared = [field.name for field in fields(Retrieval)]
+    shared = [field.name for field in fields(Retrieval) if field.name != "outcome"]
 
     @functools.wraps(command)
     def bundled(**kwargs):
         retrieval = Retrieval(**{name: kwargs.pop(name) for name in shared})
-        return command(retrieval=retrieval, **kwargs)
+        with retrieval.logged(click.get_current_context().command.name):
+            return command(retrieval=retrieval, **kwargs)
 
     for option in reversed(options):
         bundled = option(bundled)

@@ -6,3 +6,4 @@ The defaults of the guardrails live here, light to import, for the command line 
 DEFAULT_MAX_SESSIONS = 500
 DEFAULT_MAX_BYTES = "2G"
 DEFAULT_CONCURRENCY = 8
+DEFAULT_MIN_FREE = "1G"   # free disk below which an automatic action refuses to start

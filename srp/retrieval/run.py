@@ -6,6 +6,7 @@ One session failing does not sink the others: the result is "partial" and names 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,9 +16,11 @@ from pathlib import Path
 from srp import __version__
 from srp.capture import open_capture
 from srp.errors import SrpError, UsageError
+from srp.oplog import log
 from srp.retrieval.download import (ByteBudget, DownloadError, SizeCapReached, TransferBroken,
                                     unpack)
 from srp.retrieval.outcome import Outcome, ns_to_rfc3339
+from srp.retrieval.progress import Progress
 from srp.retrieval.store import ResultStore, file_sha256
 from srp.vendors import Session, Vendor
 
@@ -55,6 +58,7 @@ def retrieve(vendor: Vendor, pcap_dir: Path, alarm_id: str | None, limits: Limit
                 return _reused(vendor.name, earlier)
         started = datetime.now(timezone.utc)
         sessions = vendor.find_sessions()
+        log.debug("%s sessions found", len(sessions))
         plan, warnings = _plan(sessions, limits)
         outcome = Outcome(vendor=vendor.name, status="ok", reason="", found=len(sessions),
                           warnings=vendor.warnings + warnings)
@@ -92,9 +96,19 @@ def _plan(sessions: list[Session], limits: Limits) -> tuple[list[Session], list[
 def _fetch_all(vendor: Vendor, plan: list[Session], workdir: Path,
                limits: Limits) -> list[_Fetched]:
     budget = ByteBudget(limits.max_bytes)
-    with ThreadPoolExecutor(max_workers=max(1, limits.concurrency)) as pool:
-        return list(pool.map(lambda item: _fetch_one(vendor, *item, workdir, budget),
-                             enumerate(plan)))
+    progress = Progress(len(plan), budget) if plan and Progress.wanted() else None
+
+    def fetch(item: tuple[int, Session]) -> _Fetched:
+        fetched = _fetch_one(vendor, *item, workdir, budget)
+        log.debug("session %s: %s", fetched.session.id,
+                  fetched.error or fetched.skipped or f"{fetched.size} bytes")
+        if progress is not None:
+            progress.session_finished(not (fetched.error or fetched.skipped))
+        return fetched
+
+    with ThreadPoolExecutor(max_workers=max(1, limits.concurrency)) as pool, \
+            progress or contextlib.nullcontext():
+        return list(pool.map(fetch, enumerate(plan)))
 
 
 def _fetch_one(vendor: Vendor, number: int, session: Session, workdir: Path,

@@ -41,6 +41,35 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+_RESULT_NAME = re.compile(r"[A-Za-z0-9_-]+_\d{8}T\d{6}Z_[0-9a-f]{12}\.(?:pcap|pcapng|json)")
+
+
+def require_free_space(folder: Path, floor: int) -> None:
+    """Refuse to start when the results' disk has less than `floor` bytes free: an automatic
+    action must never be what fills the Event Manager's disk."""
+    free = shutil.disk_usage(folder).free
+    if free < floor:
+        raise SrpError(f"only {free // (1024 * 1024)} MiB free in {folder}, below the "
+                       f"--min-free floor of {floor // (1024 * 1024)} MiB; nothing fetched")
+
+
+def remove_old_results(folder: Path, keep_days: float) -> int:
+    """Delete results (captures and manifests this tool named) and work folders left by
+    killed runs that are older than `keep_days`; other files are never touched."""
+    cutoff = time.time() - keep_days * 86400
+    removed = 0
+    for path in folder.iterdir():
+        ours = _RESULT_NAME.fullmatch(path.name) or path.name.startswith(".srp-work-")
+        with contextlib.suppress(OSError):
+            if ours and path.lstat().st_mtime < cutoff:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+                removed += 1
+    return removed
+
+
 class ResultStore:
     def __init__(self, pcap_dir: Path, vendor: str, alarm_id: str | None, request: dict):
         self.dir = Path(pcap_dir)
