@@ -307,4 +307,107 @@ def netmon_command(address, api_key, query, alarm_date, before, after, search_pa
                   client)
 
 
+@main.command(name="stamus", cls=RetrievalCommand)
+@click.option("--address", required=True, callback=_trimmed, metavar="URL",
+              help="Stamus Central Server: host, host:port or https://host[:port].")
+@click.option("--token", envvar="SRP_STAMUS_TOKEN", required=True, callback=_trimmed,
+              metavar="TOKEN", help="Stamus API token (or set SRP_STAMUS_TOKEN).")
+@click.option("--signature-id", required=True, callback=_trimmed, metavar="N",
+              help="The alert's signature id (a whole number).")
+@click.option("--flow-id", callback=_trimmed, metavar="N",
+              help="The alert's flow id (a whole number). Without it: every alerting flow of "
+                   "the signature in the time window.")
+@click.option("--alarm-date", callback=_trimmed, metavar="WHEN",
+              help="When the alarm fired (ISO 8601 or LogRhythm's date formats; UTC if no "
+                   "zone). Without it: the last --before minutes.")
+@click.option("--before", type=click.FloatRange(min=0), default=60, show_default=True,
+              metavar="MIN", help="Minutes before the alarm to search.")
+@click.option("--after", type=click.FloatRange(min=0), default=15, show_default=True,
+              metavar="MIN", help="Minutes after the alarm to search.")
+@click.option("--probe", callback=_trimmed, metavar="NAME",
+              help="The probe holding the packets (default: each alert's host).")
+@click.option("--extract-timeout", type=click.FloatRange(min=1), default=600,
+              show_default=True, metavar="SECONDS",
+              help="How long one extraction on the probe is waited for.")
+@retrieval_options
+@reports_errors
+def stamus_command(address, token, signature_id, flow_id, alarm_date, before, after, probe,
+                   extract_timeout, retrieval):
+    """Retrieve and merge the conditional pcap of a Stamus signature's alerting flows."""
+    from srp.redaction import register_secret
+    from srp.retrieval.inputs import TimeWindow, parse_alarm_date, parse_integer_id
+    from srp.vendors.stamus import Stamus
+
+    register_secret(token)
+    signature = parse_integer_id(signature_id, "--signature-id")
+    flow = parse_integer_id(flow_id, "--flow-id") if flow_id else None   # empty: field unset
+    window = TimeWindow.around(parse_alarm_date(alarm_date) if alarm_date else None,
+                               before, after)
+    client = retrieval.client(address)
+    retrieval.run(Stamus(client, token, signature, flow, window, probe=probe,
+                         extract_timeout=extract_timeout), client)
+
+
+@main.command(name="cisco", cls=RetrievalCommand)
+@click.option("--address", required=True, callback=_trimmed, metavar="URL",
+              help="Cisco IPS sensor: host, host:port or https://host[:port].")
+@click.option("--username", required=True, callback=_trimmed, metavar="USER",
+              help="A sensor account allowed to read events and IP logs.")
+@click.option("--password", envvar="SRP_CISCO_PASSWORD", required=True, callback=_trimmed,
+              metavar="PASS", help="Its password (or set SRP_CISCO_PASSWORD).")
+@click.option("--event-id", callback=_trimmed, metavar="N",
+              help="The alert's eventId: the alert is found over SDEE and its IP logs fetched.")
+@click.option("--iplog-id", callback=_trimmed, metavar="N",
+              help="Fetch this IP log directly, without looking up an alert.")
+@click.option("--alarm-date", callback=_trimmed, metavar="WHEN",
+              help="When the alarm fired (ISO 8601 or LogRhythm's date formats; UTC if no "
+                   "zone): the alert is looked for in the 24 hours before it. Without it: "
+                   "the last 24 hours.")
+@click.option("--wait", type=click.FloatRange(min=0), default=300, show_default=True,
+              metavar="SECONDS",
+              help="How long, in all, to wait for IP logs the sensor is still writing.")
+@click.option("--only-participants", is_flag=True,
+              help="Keep only the packets between the alert's attacker and target (needs "
+                   "--event-id).")
+@retrieval_options
+@reports_errors
+def cisco_command(address, username, password, event_id, iplog_id, alarm_date, wait,
+                  only_participants, retrieval):
+    """Retrieve and merge the IP logs of a Cisco IPS alert (or one IP log by its id)."""
+    from srp.redaction import register_secret
+    from srp.retrieval.inputs import parse_alarm_date, parse_integer_id
+    from srp.vendors.cisco import Cisco
+
+    register_secret(password)
+    event = parse_integer_id(event_id, "--event-id") if event_id is not None else None
+    iplog = parse_integer_id(iplog_id, "--iplog-id") if iplog_id is not None else None
+    date = parse_alarm_date(alarm_date) if alarm_date else None
+    client = retrieval.client(address)
+    retrieval.run(Cisco(client, username, password, event_id=event, iplog_id=iplog, wait=wait,
+                        only_participants=only_participants, alarm_date=date), client)
+
+
+@main.command(name="summary")
+@click.argument("capture", metavar="FILE")
+@click.option("--json", "json_output", is_flag=True,
+              help="Print the summary as one JSON object instead of text.")
+@reports_errors
+def summary_command(capture, json_output):
+    """Summarize a capture: its file, packets and time span, its largest conversations, and
+    the names its traffic carries (DNS queries, HTTP requests, TLS server names).
+
+    A damaged capture is read up to its damage, with a warning; a file that is missing or
+    not a capture is an error (exit 1).
+    """
+    from srp.summary import render_text, summarize
+
+    summary = summarize(capture)
+    if json_output:
+        import json
+
+        click.echo(json.dumps(summary.as_json()))
+    else:
+        click.echo(render_text(summary))
+
+
 main.add_command(simulate)

@@ -13,18 +13,27 @@ REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE are set on these machines: --ca-bundle must st
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import socket
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
-from conftest import REPO, reset_simulator, run_srp
+from conftest import (
+    REPO,
+    Run,
+    assert_nothing_half_written,
+    assert_result_intact,
+    assert_secret_nowhere,
+    one_error_line,
+    read_packets,
+    reset_simulator,
+    run_against,
+    run_srp,
+    sha256,
+)
 
 from srp.simulators.capfile import LINKTYPE_RAW, PCAP_NS, PCAPNG
 from srp.simulators.faults import Fault
@@ -47,8 +56,6 @@ if not Path(SYSTEM_BUNDLE).is_file():
 PCAP_MAGIC = {b"\xd4\xc3\xb2\xa1": "pcap", b"\xa1\xb2\xc3\xd4": "pcap",
               b"\x4d\x3c\xb2\xa1": "nsecpcap", b"\xa1\xb2\x3c\x4d": "nsecpcap",
               b"\x0a\x0d\x0d\x0a": "pcapng"}
-RESULT_KEYS = {"status", "pcap", "sha256", "packets", "bytes", "sessions", "first", "last",
-               "warnings", "errors"}
 
 
 def _spec(session_id: str, minutes_before: float, domain: str = QUERY, **fields) -> SessionSpec:
@@ -92,14 +99,8 @@ def no_faults_left(request):
     reset_simulator(request, "sim")
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-    report: dict | None         # the --json object (last stdout line), if any
-    requests: list              # what the simulator saw during this run
-    seconds: float
+class NetMonRun(Run):
+    """A run seen from NetMon's two routes: pcap downloads (GET) and searches (POST)."""
 
     @property
     def pcap_gets(self) -> list[str]:
@@ -111,7 +112,7 @@ class Run:
 
 
 def netmon(sim, pcap_dir, *extra, query=QUERY, key=KEY, date=ALARM_DATE, alarm_id="1001",
-           ca=True, as_json=True, env=None, address=None) -> Run:
+           ca=True, as_json=True, env=None, address=None) -> NetMonRun:
     args = ["netmon", "--address", address or sim.url, "--query", query,
             "--pcap-dir", str(pcap_dir)]
     if key is not None:
@@ -124,69 +125,7 @@ def netmon(sim, pcap_dir, *extra, query=QUERY, key=KEY, date=ALARM_DATE, alarm_i
         args += ["--ca-bundle", str(sim.ca_bundle)]
     if as_json:
         args.append("--json")
-    seen = len(sim.requests)
-    started = time.monotonic()
-    done = run_srp(*args, *extra, env=env, timeout=120)
-    seconds = time.monotonic() - started
-    return _finish(done, sim, seen, seconds, as_json)
-
-
-def _finish(done, sim, seen, seconds, as_json) -> Run:
-    report = None
-    if as_json:
-        lines = done.stdout.strip().splitlines()
-        assert lines, f"no stdout; stderr: {done.stderr}"
-        report = json.loads(lines[-1])
-        assert isinstance(report, dict) and RESULT_KEYS <= set(report), report
-        assert set(report["sessions"]) >= {"found", "downloaded", "failed"}
-    assert "Traceback" not in done.stderr + done.stdout, done.stderr
-    return Run(done.returncode, done.stdout, done.stderr, report, list(sim.requests[seen:]),
-               seconds)
-
-
-def sha256(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def assert_nothing_half_written(pcap_dir: Path) -> None:
-    """No temporary file, work folder or lock survives a run, whatever its outcome."""
-    leftovers = [p.name for p in Path(pcap_dir).rglob("*")
-                 if p.name.endswith(".part") or p.name.startswith(".srp-work-")
-                 or p.name.endswith(".lock") or p.name.endswith(".download")]
-    assert leftovers == []
-    for path in Path(pcap_dir).iterdir():
-        assert path.is_file(), f"unexpected folder {path}"
-
-
-def assert_result_intact(run: Run, pcap_dir: Path) -> dict:
-    """The capture named by the report exists inside pcap_dir, its SHA-256 is the one the
-    report and the manifest beside it give; returns the manifest."""
-    report = run.report
-    pcap = Path(report["pcap"])
-    assert pcap.is_absolute() and pcap.parent == Path(pcap_dir).resolve()
-    assert sha256(pcap) == report["sha256"]
-    assert pcap.stat().st_size == report["bytes"]
-    manifest = json.loads(Path(report["manifest"]).read_text())
-    assert Path(report["manifest"]).parent == Path(pcap_dir).resolve()
-    assert manifest["result"]["sha256"] == report["sha256"]
-    return manifest
-
-
-def read_packets(path) -> list[tuple[int, bytes]]:
-    from srp.capture import open_capture
-
-    reader = open_capture(Path(path))
-    packets = []
-    while (batch := reader.read_batch(1 << 16)) is not None:
-        packets += [(ts, bytes(data)) for ts, _, _, data, _ in batch]
-    return packets
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    errors = [line for line in lines if ": error: " in line]
-    assert len(errors) == 1, err
-    return errors[0]
+    return run_against(sim, *args, *extra, env=env, as_json=as_json, run_type=NetMonRun)
 
 
 # --- the happy path: exactly the captured sessions, in mergecap order ---
@@ -325,7 +264,7 @@ def test_401_is_an_error_in_one_line_without_the_key(sim, tmp_path):
     line = one_error_line(run.err)
     assert "401" in line
     assert run.pcap_gets == []
-    _assert_key_nowhere(KEY, run, tmp_path)
+    assert_secret_nowhere(KEY, run, tmp_path)
     assert_nothing_half_written(tmp_path)
 
 
@@ -336,20 +275,9 @@ def test_a_wrong_key_is_never_echoed(sim, tmp_path, as_json):
     assert run.code == 1
     assert "401" in one_error_line(run.err)
     assert run.pcap_gets == []
-    _assert_key_nowhere(wrong, run, tmp_path)
+    assert_secret_nowhere(wrong, run, tmp_path)
     assert_nothing_half_written(tmp_path)
 
-
-def _assert_key_nowhere(key: str, run: Run, pcap_dir: Path) -> None:
-    assert key not in run.out and key not in run.err
-    for path in Path(pcap_dir).rglob("*"):
-        if path.is_file():
-            assert key.encode() not in path.read_bytes(), path
-    # The simulator masks the auth headers it logs; the key must be nowhere else it saw
-    # (not in a URL, not in a body, not in another header).
-    for request in run.requests:
-        assert key not in request.path and key.encode() not in request.body
-        assert key not in json.dumps(request.headers)
 
 
 def test_an_html_page_instead_of_the_search_json_is_an_error_with_the_pages_words(sim,

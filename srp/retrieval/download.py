@@ -52,6 +52,15 @@ class SizeCapReached(DownloadError):
     pass
 
 
+class NotACapture(DownloadError):
+    """The body is neither a capture nor an archive: the server talking. `head` holds its
+    first bytes (up to SNIFF_LIMIT), for a vendor that reads its appliance's error documents."""
+
+    def __init__(self, message: str, head: bytes):
+        super().__init__(message)
+        self.head = head
+
+
 class TransferBroken(DownloadError):
     """The connection failed mid-body; the same download may well work again."""
 
@@ -108,8 +117,7 @@ def save_body(response: requests.Response, dest: Path, budget: ByteBudget,
                         continue
                     kind = sniff(head)
                     if kind is None:
-                        raise DownloadError(f"{what}: the server sent no capture: "
-                                            f"{_words(head, response)}")
+                        raise _not_a_capture(what, _head(head, response), response)
                     chunk = head
                 # Captures count against --max-bytes as they arrive; an archive's captures
                 # count as they are unpacked, so it is only held to what is left.
@@ -133,13 +141,12 @@ def save_body(response: requests.Response, dest: Path, budget: ByteBudget,
         raise
     if kind is None:
         dest.unlink(missing_ok=True)
-        said = server_words(head, response.headers.get("Content-Type", ""))
-        raise DownloadError(f"{what}: the server sent no capture"
-                            + (f": {said}" if said else ": an empty body"))
+        raise _not_a_capture(what, head, response)
     return Downloaded(dest, size, digest.hexdigest(), kind)
 
 
-def _words(head: bytes, response: requests.Response) -> str:
+def _head(head: bytes, response: requests.Response) -> bytes:
+    """The first SNIFF_LIMIT bytes of a body whose first `head` bytes were read."""
     rest = b""
     try:
         for chunk in response.iter_content(CHUNK):
@@ -148,8 +155,13 @@ def _words(head: bytes, response: requests.Response) -> str:
                 break
     except requests.exceptions.RequestException:
         pass
-    return server_words((head + rest)[:SNIFF_LIMIT], response.headers.get("Content-Type", "")
-                        ) or "(an unreadable body)"
+    return (head + rest)[:SNIFF_LIMIT]
+
+
+def _not_a_capture(what: str, head: bytes, response: requests.Response) -> NotACapture:
+    said = server_words(head, response.headers.get("Content-Type", ""))
+    fallback = "(an unreadable body)" if head else "an empty body"
+    return NotACapture(f"{what}: the server sent no capture: {said or fallback}", head)
 
 
 def unpack(download: Downloaded, workdir: Path, budget: ByteBudget, what: str) -> list[Path]:

@@ -132,6 +132,12 @@ class TimeWindow:
     def as_dict(self) -> dict:
         return {"from": rfc3339(self.start), "to": rfc3339(self.end)}
 
+    def as_epoch_ms(self) -> tuple[int, int]:
+        """(start, end) in milliseconds since the epoch, exactly (no float rounding)."""
+        epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        one_ms = timedelta(milliseconds=1)
+        return (self.start - epoch) // one_ms, (self.end - epoch) // one_ms
+
 
 def rfc3339(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

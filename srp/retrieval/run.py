@@ -60,10 +60,11 @@ def retrieve(vendor: Vendor, pcap_dir: Path, alarm_id: str | None, limits: Limit
         sessions = vendor.find_sessions()
         log.debug("%s sessions found", len(sessions))
         plan, warnings = _plan(sessions, limits)
-        outcome = Outcome(vendor=vendor.name, status="ok", reason="", found=len(sessions),
-                          warnings=vendor.warnings + warnings)
+        outcome = Outcome(vendor=vendor.name, status="ok", reason="", found=len(sessions))
         with store.workdir() as workdir:
             fetched = _fetch_all(vendor, plan, workdir, limits)
+            # Read after fetching: a vendor may learn something while it downloads.
+            outcome.warnings = vendor.warnings + warnings
             _merge(vendor, store, fetched, outcome)
         _write_manifest(store, request, started, sessions, fetched, outcome)
         return outcome

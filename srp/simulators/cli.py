@@ -116,3 +116,90 @@ def netmon(host, port, cert_dir, api_key, faults, sessions):
                f"--ca-bundle {simulator.ca_bundle} --query {domains[0]} --pcap-dir ./pcaps")
 
     serve(simulator, describe)
+
+
+@simulate.command(name="stamus")
+@listening_options
+@click.option("--token", metavar="TOKEN", help="The API token to accept (default: a random one).")
+@click.option("--fault", "faults", multiple=True, callback=fault_list("stamus"), metavar="NAME[:N]",
+              # The names are stamus.FAULTS, listed here to keep `--help` import-free.
+              help="Switch a fault on, for every request or the first N: cut, no-alert, "
+                   "no-capture-file, header-only, slow-extract, html-500, 401. Repeatable.")
+@click.option("--alerts", type=click.IntRange(1, 10_000), default=6, show_default=True,
+              metavar="N", help="Alerting flows in the catalogue (over the last hour, two "
+                                "signatures, every fourth flow not stored).")
+@click.option("--shape", type=click.Choice(["flat", "source"]), default="flat",
+              show_default=True,
+              help="alerts_tail results as flat alerts with _id, or as _id + _source.")
+def stamus(host, port, cert_dir, token, faults, alerts, shape):
+    """A Stamus Central Server (Scirius) look-alike over HTTPS, serving until interrupted."""
+    from srp.simulators.stamus import StamusSimulator, default_alerts
+
+    catalogue = default_alerts(alerts)
+    simulator = StamusSimulator(catalogue, token=token, faults=faults, shape=shape, host=host,
+                                port=port, cert_dir=cert_dir)
+
+    def describe():
+        first = catalogue[0]
+        signatures = sorted({spec.signature_id for spec in catalogue})
+        stored = len({spec.flow_id for spec in catalogue if spec.captured})
+        yield f"Stamus simulator listening on {simulator.url}"
+        yield f"CA bundle: {simulator.ca_bundle}"
+        yield f"Token:     {simulator.token}"
+        yield (f"Alerts:    {len(catalogue)} of {alerts} flows over the last hour, {stored} "
+               f"flows stored, signatures {', '.join(map(str, signatures))}")
+        if faults:
+            yield f"Faults:    {', '.join(fault.name for fault in faults)}"
+        yield "Retrieve a signature's flows with:"
+        yield (f"  srp-pcap stamus --address {simulator.url} --token {simulator.token} "
+               f"--ca-bundle {simulator.ca_bundle} --signature-id {first.signature_id} "
+               f"--pcap-dir ./pcaps")
+
+    serve(simulator, describe)
+
+
+@simulate.command(name="cisco")
+@listening_options
+@click.option("--username", default="sdee-viewer", show_default=True, metavar="USER",
+              help="The account to accept.")
+@click.option("--password", metavar="PASS", help="Its password (default: a random one).")
+@click.option("--fault", "faults", multiple=True, callback=fault_list("cisco"), metavar="NAME[:N]",
+              # The names are cisco.FAULTS, listed here to keep `--help` import-free.
+              help="Switch a fault on, for every request or the first N: never-completes, "
+                   "unknown-id, 401, xml-error, hostile-entity. Repeatable.")
+@click.option("--complete-after", type=click.FloatRange(min=0), default=5, show_default=True,
+              metavar="SECONDS", help="How long an IP log takes to complete once first asked "
+                                      "for (0: complete from the start).")
+@click.option("--legacy", is_flag=True,
+              help="A 4.x sensor: SDEE at /cgi-bin/event-server only.")
+@click.option("--subscription-only", is_flag=True,
+              help="Refuse query mode: events only through subscriptions.")
+@click.option("--cidee", type=click.Choice(["2006", "2004"]), default="2006", show_default=True,
+              help="The cidee namespace of the documents (2004: older sensors).")
+def cisco(host, port, cert_dir, username, password, faults, complete_after, legacy,
+          subscription_only, cidee):
+    """A Cisco IPS sensor look-alike (SDEE and the IP log server) over HTTPS."""
+    from srp.simulators.cisco import CiscoSimulator, default_alerts
+
+    catalogue = default_alerts()
+    simulator = CiscoSimulator(catalogue, username=username, password=password, faults=faults,
+                               complete_after=complete_after, legacy=legacy,
+                               subscription_only=subscription_only, cidee_namespace=cidee,
+                               host=host, port=port, cert_dir=cert_dir)
+
+    def describe():
+        yield f"Cisco IPS simulator listening on {simulator.url}"
+        yield f"CA bundle: {simulator.ca_bundle}"
+        yield f"Account:   {simulator.username} / {simulator.password}"
+        for alert in catalogue:
+            logs = ", ".join(map(str, alert.ip_log_ids)) or "none"
+            yield (f"Alert:     {alert.event_id} ({alert.signature_description}), "
+                   f"IP logs: {logs}")
+        if faults:
+            yield f"Faults:    {', '.join(fault.name for fault in faults)}"
+        yield "Retrieve an alert's IP logs with:"
+        yield (f"  srp-pcap cisco --address {simulator.url} --username {simulator.username} "
+               f"--password {simulator.password} --ca-bundle {simulator.ca_bundle} "
+               f"--event-id {catalogue[0].event_id} --pcap-dir ./pcaps")
+
+    serve(simulator, describe)

@@ -1,0 +1,479 @@
+"""The SmartResponse package: actions.xml, build_lpi.py and the .lpi it builds.
+
+What the packaging issue asks: one action per vendor, each parameter mapped to a real option
+of its command, secrets only in encrypted parameters; actions.xml valid against the
+project's schema and LogRhythm's; the .lpi laid out as real packages are, self-contained and
+byte-identical from build to build; and, end to end, the NetMon and Stamus actions run
+exactly as the Alarming and Response Manager runs them, with nothing outside the package
+importable.
+
+Builds run from a copy of the tree, which some tests break on purpose.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from lxml import etree
+
+from srp.simulators.netmon import NetMonSimulator, SessionSpec
+from srp.simulators.stamus import AlertSpec, StamusSimulator
+
+PLUGIN_GUID = "1b9b6dba-d9c1-4b63-9b77-956d63617613"  # change only to make a new plugin
+REFERENCE_XSD = REPO.parent / "shared" / "reference" / "RemediationVersion1.xsd"
+EPOCH = 1_700_000_000                                  # 2023-11-14T22:13:20Z
+VENDOR_ACTIONS = {"netmon": "Retrieve NetMon PCAP", "stamus": "Retrieve Stamus PCAP",
+                  "cisco": "Retrieve Cisco IPS IP Log"}
+SECRET_OPTIONS = {"--api-key", "--token", "--password"}
+SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+TREE_FILES = ["build_lpi.py", "actions.xml", "pyproject.toml", "smartresponse", "srp"]
+
+
+def _load_build_lpi():
+    spec = importlib.util.spec_from_file_location("build_lpi", REPO / "build_lpi.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build_lpi = _load_build_lpi()
+
+
+# --- helpers ---
+
+def schema(path: Path) -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(path), SAFE_PARSER))
+
+
+def reference_schema() -> etree.XMLSchema:
+    """LogRhythm's XSD with the target namespace its author commented out put back in."""
+    if not REFERENCE_XSD.is_file():
+        pytest.skip("../shared/reference/RemediationVersion1.xsd is not beside the checkout")
+    text = REFERENCE_XSD.read_bytes().replace(
+        b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">',
+        b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" '
+        b'targetNamespace="RemediationVersion1.xsd" xmlns="RemediationVersion1.xsd" '
+        b'elementFormDefault="qualified">', 1)
+    return etree.XMLSchema(etree.fromstring(text, SAFE_PARSER))
+
+
+def assert_valid(xsd: etree.XMLSchema, document) -> None:
+    assert xsd.validate(document), xsd.error_log
+
+
+def actions_of(document) -> dict[str, etree._Element]:
+    root = document.getroot() if hasattr(document, "getroot") else document
+    return {action.get("Name"): action for action in root.iterchildren(build_lpi.ACTION)}
+
+
+def ordered_parameters(action) -> list:
+    return sorted(build_lpi.action_parameters(action), key=lambda p: int(p.get("Order")))
+
+
+def default_input(parameter):
+    """The parameter's default: (source element's local name, element), or (None, None)."""
+    found = parameter.find(f"{{{build_lpi.NAMESPACE}}}DefaultInput/*")
+    return (etree.QName(found).localname, found) if found is not None else (None, None)
+
+
+def option_name(parameter) -> str:
+    return parameter.get("Switch").rstrip("= ")
+
+
+def repo_actions():
+    return etree.parse(str(REPO / "actions.xml"), SAFE_PARSER)
+
+
+def copy_tree(dest: Path) -> Path:
+    """The files the build reads."""
+    dest.mkdir(parents=True)
+    for name in TREE_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+def run_build(tree: Path, *args: str) -> subprocess.CompletedProcess:
+    """build_lpi.py of a tree copy, which is no git checkout: the time comes from EPOCH."""
+    return subprocess.run([sys.executable, str(tree / "build_lpi.py"), *args],
+                          env={**os.environ, "SOURCE_DATE_EPOCH": str(EPOCH)},
+                          capture_output=True, text=True, timeout=600, cwd=tree)
+
+
+def built(done: subprocess.CompletedProcess) -> Path:
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    path = Path(done.stdout.strip())
+    assert path.is_file()
+    return path
+
+
+def unpack(lpi: Path, dest: Path) -> Path:
+    """As an importer on Windows would: folders and files, no modes."""
+    with tarfile.open(lpi, "r:gz") as tar:
+        for member in tar:
+            target = dest / member.name
+            assert target.resolve().is_relative_to(dest.resolve()), member.name
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+            else:
+                target.write_bytes(tar.extractfile(member).read())
+    return dest / "Plugin"
+
+
+def native_platforms() -> list[str]:
+    """This machine's wheel platform tags, for a package that runs here."""
+    from packaging.tags import sys_tags
+
+    return [tag for tag in dict.fromkeys(t.platform for t in sys_tags()) if tag != "any"]
+
+
+# --- fixtures: one index probe and three builds per session ---
+
+@pytest.fixture(scope="session")
+def index_reachable(tmp_path_factory):
+    probe = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps",
+                            "--only-binary=:all:", "--disable-pip-version-check", "-q",
+                            "-d", str(tmp_path_factory.mktemp("probe")), "click"],
+                           capture_output=True, text=True, timeout=300)
+    if probe.returncode != 0:
+        pytest.skip(f"pip cannot download wheels here: {probe.stderr.strip()[-300:]}")
+
+
+@pytest.fixture(scope="session")
+def tree(tmp_path_factory):
+    return copy_tree(tmp_path_factory.mktemp("build") / "tree")
+
+
+@pytest.fixture(scope="session")
+def windows_lpi(index_reachable, tree, tmp_path_factory):
+    return built(run_build(tree, "--output", str(tmp_path_factory.mktemp("windows"))))
+
+
+@pytest.fixture(scope="session")
+def windows_plugin(windows_lpi, tmp_path_factory):
+    return unpack(windows_lpi, tmp_path_factory.mktemp("windows-unpacked"))
+
+
+NATIVE_PYTHON_PATH = r"D:\Python\python.exe"
+
+
+@pytest.fixture(scope="session")
+def native_plugin(index_reachable, tree, tmp_path_factory):
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    platforms = [f"--platform={tag}" for tag in native_platforms()]
+    lpi = built(run_build(tree, "--output", str(tmp_path_factory.mktemp("native")),
+                          "--python-version", version, "--python", NATIVE_PYTHON_PATH,
+                          *platforms))
+    return unpack(lpi, tmp_path_factory.mktemp("native-unpacked"))
+
+
+# --- actions.xml ---
+
+def test_actions_xml_follows_the_projects_schema():
+    assert_valid(schema(build_lpi.SCHEMA), repo_actions())
+
+
+def test_actions_xml_follows_logrhythms_schema():
+    assert_valid(reference_schema(), repo_actions())
+
+
+def test_the_plugin_keeps_its_guid_and_an_integer_version():
+    root = repo_actions().getroot()
+    assert root.get("Guid") == PLUGIN_GUID
+    assert int(root.get("Version")) >= 1
+
+
+def test_one_action_per_vendor_each_starting_with_the_launcher_and_its_command():
+    actions = actions_of(repo_actions())
+    assert sorted(actions) == sorted(VENDOR_ACTIONS.values())
+    for command, name in VENDOR_ACTIONS.items():
+        first = ordered_parameters(actions[name])[0]
+        assert first.tag == build_lpi.CONSTANT
+        assert first.get("Switch") == f"srp_pcap.py {command}"
+
+
+@pytest.mark.parametrize("command", sorted(VENDOR_ACTIONS))
+def test_every_switch_of_the_action_is_an_option_of_its_command(command):
+    commands = build_lpi.cli_commands()
+    build_lpi.check_action(actions_of(repo_actions())[VENDOR_ACTIONS[command]], commands)
+
+
+@pytest.mark.parametrize("name", sorted(VENDOR_ACTIONS.values()))
+def test_secrets_are_encrypted_and_alarm_values_come_from_the_alarm(name):
+    action = actions_of(repo_actions())[name]
+    sources = {}
+    for parameter in ordered_parameters(action)[1:]:
+        encrypted = parameter.getparent().tag == build_lpi.ENCRYPTED
+        assert encrypted == (option_name(parameter) in SECRET_OPTIONS), parameter.get("Name")
+        assert parameter.get("Switch").endswith("=")
+        sources[option_name(parameter)] = default_input(parameter)
+    assert sources["--alarm-id"][0] == "AlarmId"
+    assert sources["--pcap-dir"][0] == "StaticInput"
+    assert sources["--address"][0] == "StaticInput"
+    if "--alarm-date" in sources:
+        field, element = sources["--alarm-date"]
+        time_format = element[0]
+        assert field == "AlarmDate" and time_format.get("TimeZone") == "UTC"
+        assert time_format.get("FormattingString").endswith("Z")
+
+
+def test_the_netmon_query_comes_from_a_host_or_domain_field():
+    action = actions_of(repo_actions())[VENDOR_ACTIONS["netmon"]]
+    query = next(p for p in ordered_parameters(action) if option_name(p) == "--query")
+    assert default_input(query)[0] in {"Domain", "DHostName", "SHostName", "URL"}
+
+
+# --- refusing to build ---
+
+BROKEN = {  # what is changed in actions.xml, to what, and what the error line says
+    "guid": ('Guid="1b9b6dba-d9c1-4b63-9b77-956d63617613"', 'Guid="not-a-guid"', "Guid"),
+    "unknown-option": ('Switch="--address="', 'Switch="--adress="',
+                       "'--adress=' must be an option of 'srp-pcap netmon'"),
+    "flag": ('Switch="--query="', 'Switch="--json="', "--json is a flag"),
+    "unknown-command": ('Switch="srp_pcap.py netmon"', 'Switch="srp_pcap.py netmonn"',
+                        "'srp-pcap netmonn' is not a command"),
+    "twice": ('Switch="--alarm-id="', 'Switch="--query="', "--query is given twice"),
+    "required": ('Switch="--pcap-dir="', 'Switch="--search-path="', "leaves out --pcap-dir"),
+    "order": ('Order="2"', 'Order="3"', "Duplicate key-sequence"),
+    "not-xml": ("</remv1:Remediation-Plugin>", "", "not well-formed"),
+}
+
+
+@pytest.mark.parametrize("old, new, message", BROKEN.values(), ids=BROKEN.keys())
+def test_refuses_an_invalid_actions_xml_with_one_clear_line(tmp_path, old, new, message):
+    tree = copy_tree(tmp_path / "tree")
+    actions = tree / "actions.xml"
+    text = actions.read_text(encoding="utf-8")
+    assert old in text
+    actions.write_text(text.replace(old, new, 1), encoding="utf-8")
+    done = run_build(tree, "--output", str(tmp_path / "out"))
+    assert done.returncode == 1
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("build_lpi.py: error: actions.xml")
+    assert message in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_refuses_platform_tags_of_two_systems(tmp_path):
+    done = run_build(copy_tree(tmp_path / "tree"), "--platform", "win_amd64",
+                     "--platform", "manylinux2014_x86_64")
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith("expected the tags of one operating system")
+
+
+def test_without_source_date_epoch_the_time_is_the_last_commits(monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    last_commit = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%ct"],
+                                 capture_output=True, text=True, check=True).stdout
+    assert build_lpi.source_epoch() == int(last_commit)
+
+
+# --- dependencies for the target's markers, not this Python's ---
+
+def _fake_distribution(lib: Path, name: str, *requires: str) -> None:
+    info = lib / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    lines = [f"Name: {name}", "Version: 1.0", *(f"Requires-Dist: {r}" for r in requires)]
+    (info / "METADATA").write_text("\n".join(lines) + "\n")
+
+
+def test_a_dependency_is_judged_by_the_targets_markers(tmp_path):
+    _fake_distribution(tmp_path, "tool", 'colorama; platform_system == "Windows"',
+                       'backports.zstd>=1.0; python_version < "3.14"', "sortedcontainers",
+                       'pytest; extra == "test"')
+    _fake_distribution(tmp_path, "sortedcontainers")
+    windows_311 = build_lpi.target_environment(["win_amd64"], "3.11")
+    linux_314 = build_lpi.target_environment(["manylinux2014_x86_64"], "3.14")
+    assert build_lpi.missing_requirements(tmp_path, windows_311) == ["backports.zstd>=1.0",
+                                                                     "colorama"]
+    assert build_lpi.missing_requirements(tmp_path, linux_314) == []
+
+
+# --- the package ---
+
+def test_the_lpi_is_named_and_compressed_as_logrhythms_packager_does(windows_lpi):
+    name = f"ARPlugin_{PLUGIN_GUID}_20231114"
+    assert windows_lpi.name == f"{name}.lpi"
+    header = windows_lpi.read_bytes()[:10 + len(name) + 5]
+    assert header[:4] == b"\x1f\x8b\x08\x08"                    # deflate, FNAME
+    assert int.from_bytes(header[4:8], "little") == EPOCH
+    assert header[9] == 11                                       # OS: NTFS
+    assert header[10:] == f"{name}.tar\0".encode()
+
+
+def test_the_tar_is_ustar_with_root_owned_0644_members_in_a_fixed_order(windows_lpi):
+    tar_bytes = gzip.decompress(windows_lpi.read_bytes())
+    assert tar_bytes[257:265] == b"ustar\x0000"
+    with tarfile.open(windows_lpi, "r:gz") as tar:
+        members = tar.getmembers()
+    names = [member.name for member in members]
+    assert names[:3] == ["Plugin", "Plugin/bin", "Plugin/bin/actions.xml"]
+    assert {"Plugin/config", "Plugin/config/actions.xml", "Plugin/bin/srp_pcap.py",
+            "Plugin/bin/srp/cli.py", "Plugin/bin/lib"} <= set(names)
+    for member in members:
+        assert (member.uid, member.gid, member.uname, member.gname) == (0, 0, "", "")
+        assert member.mode == 0o644 and member.mtime == EPOCH
+        assert member.isdir() or member.isfile()
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+
+
+def test_bin_holds_actions_xml_byte_for_byte_the_launcher_srp_and_windows_wheels(
+        windows_plugin, tree):
+    bin_dir = windows_plugin / "bin"
+    assert (bin_dir / "actions.xml").read_bytes() == (tree / "actions.xml").read_bytes()
+    assert (bin_dir / "srp_pcap.py").read_bytes() == build_lpi.LAUNCHER.read_bytes()
+    assert (bin_dir / "srp" / "cli.py").read_bytes() == (tree / "srp" / "cli.py").read_bytes()
+    lib = bin_dir / "lib"
+    for package in ("requests", "click", "scapy", "lxml", "py7zr", "urllib3", "certifi"):
+        assert (lib / package / "__init__.py").is_file(), package
+    assert list(lib.glob("lxml/etree.cp311-win_amd64.pyd"))
+    assert not (lib / "bin").exists()
+
+
+def test_config_holds_the_rewritten_actions_xml(windows_lpi, windows_plugin):
+    data = (windows_plugin / "config" / "actions.xml").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf<?xml")
+    assert data.count(b"\n") == data.count(b"\r\n") > 10
+    assert b"\r\n  <remv1:Action " in data                     # two-space indent
+    document = etree.fromstring(data, SAFE_PARSER)
+    assert_valid(schema(build_lpi.SCHEMA), document)
+    assert_valid(reference_schema(), document)
+    assert document.get("Guid") in windows_lpi.name
+    commands = {action.get("Command") for action in actions_of(document).values()}
+    assert commands == {r"C:\Program Files\Python311\python.exe"}
+
+
+def test_the_same_tree_builds_the_same_bytes(windows_lpi, tree, tmp_path):
+    again = built(run_build(tree, "--output", str(tmp_path)))
+    assert again.name == windows_lpi.name
+    assert again.read_bytes() == windows_lpi.read_bytes()
+
+
+def test_the_python_option_is_every_actions_command(native_plugin):
+    for copy in ("bin", "config"):
+        document = etree.parse(str(native_plugin / copy / "actions.xml"), SAFE_PARSER)
+        commands = {action.get("Command") for action in actions_of(document).values()}
+        assert commands == {NATIVE_PYTHON_PATH}
+
+
+# --- end to end: actions run from the package as the ARM runs them ---
+
+ALARM_TIME = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+ALARM_FIELDS = {"AlarmId": "4242", "AlarmDate": ALARM_TIME.strftime("%Y-%m-%dT%H:%M:%SZ")}
+KEY = "lpi-e2e-key-3c1d9a"
+QUERY = "alarm.example"
+SIGNATURE = 2029743
+
+
+def arm_arguments(action, configured: dict[str, str], alarm: dict[str, str]) -> list[str]:
+    """The arguments after Command: parameters in Order, each its Switch followed by its
+    value (the admin's, else the alarm field's, else the static default)."""
+    arguments = []
+    for parameter in ordered_parameters(action):
+        switch = parameter.get("Switch")
+        if parameter.tag == build_lpi.CONSTANT:
+            arguments += switch.split()
+            continue
+        source, element = default_input(parameter)
+        value = configured.get(parameter.get("Name"))
+        if value is None:
+            value = element.get("Value") if source == "StaticInput" else alarm[source]
+        words = switch.split()
+        arguments += (words + [value] if switch.endswith(" ")
+                      else words[:-1] + [words[-1] + value])
+    return arguments
+
+
+def run_action(plugin: Path, command: str, configured: dict[str, str],
+               alarm: dict[str, str]) -> subprocess.CompletedProcess:
+    """The action as the ARM runs it, but with this machine's Python as Command, isolated
+    (-I -S) so that only the package can provide srp-pcap and its libraries."""
+    document = etree.parse(str(plugin / "config" / "actions.xml"), SAFE_PARSER)
+    action = actions_of(document)[VENDOR_ACTIONS[command]]
+    done = subprocess.run([sys.executable, "-I", "-S",
+                           *arm_arguments(action, configured, alarm)],
+                          cwd=plugin / "bin", capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    return done
+
+
+def summary_capture(done: subprocess.CompletedProcess, command: str, pcap_dir: Path) -> Path:
+    """The capture the summary names, checked against the summary's SHA-256."""
+    lines = done.stdout.splitlines()
+    assert lines and lines[0].startswith(f"srp-pcap {command}: OK:"), done.stdout
+    summary = dict(match.groups() for line in lines[1:]
+                   if (match := re.match(r"(capture|sha256):\s+(.*)", line)))
+    capture = Path(summary["capture"])
+    assert capture.parent == pcap_dir.resolve()
+    assert hashlib.sha256(capture.read_bytes()).hexdigest() == summary["sha256"]
+    return capture
+
+
+def test_nothing_outside_the_package_is_importable_in_isolated_mode(tmp_path):
+    outside = subprocess.run([sys.executable, "-I", "-S", "-c", "import click"],
+                             capture_output=True, cwd=tmp_path)
+    assert outside.returncode != 0
+
+
+@pytest.fixture
+def netmon_sim():
+    sessions = [SessionSpec(id=f"e2e-{n}", domain=QUERY, payload_packets=2,
+                            start=ALARM_TIME - dt.timedelta(minutes=10 * n))
+                for n in range(1, 4)]
+    sessions.append(SessionSpec(id="other", domain="other.example",
+                                start=ALARM_TIME - dt.timedelta(minutes=5)))
+    with NetMonSimulator(sessions, api_key=KEY) as simulator:
+        yield simulator
+
+
+def test_the_netmon_action_runs_from_the_package_alone(native_plugin, netmon_sim, tmp_path):
+    pcap_dir = tmp_path / "pcaps"
+    configured = {"NetMon Address": netmon_sim.url, "NetMon API Key": KEY,
+                  "PCAP Folder": str(pcap_dir),
+                  "CA Certificate (PEM file)": str(netmon_sim.ca_bundle)}
+    done = run_action(native_plugin, "netmon", configured, {**ALARM_FIELDS, "Domain": QUERY})
+    assert done.returncode == 0, done.stderr
+    assert KEY not in done.stdout + done.stderr
+    capture = summary_capture(done, "netmon", pcap_dir)
+    assert capture.name.startswith("netmon_4242_")
+
+
+@pytest.fixture
+def stamus_sim():
+    alerts = [AlertSpec(signature_id=SIGNATURE, flow_id=flow, es_id=f"lpiE2e{flow}",
+                        timestamp=ALARM_TIME - dt.timedelta(minutes=flow))
+              for flow in (5, 15)]
+    with StamusSimulator(alerts, token=KEY) as simulator:
+        yield simulator
+
+
+def test_the_stamus_action_without_a_flow_id_takes_every_flow_of_the_signature(
+        native_plugin, stamus_sim, tmp_path):
+    """LogRhythm passes an alarm field the log did not fill as an empty value."""
+    pcap_dir = tmp_path / "pcaps"
+    configured = {"Stamus Address": stamus_sim.url, "Stamus API Token": KEY,
+                  "PCAP Folder": str(pcap_dir),
+                  "CA Certificate (PEM file)": str(stamus_sim.ca_bundle)}
+    alarm = {**ALARM_FIELDS, "VenderMessageId": str(SIGNATURE), "Session": ""}
+    done = run_action(native_plugin, "stamus", configured, alarm)
+    assert done.returncode == 0, done.stderr
+    assert KEY not in done.stdout + done.stderr
+    summary_capture(done, "stamus", pcap_dir)
