@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 import click
 
 from srp import __version__
-from srp.errors import EXIT_ERROR, SrpError
+from srp.errors import EXIT_ERROR, EXIT_INTERRUPTED, SrpError
 from srp.retrieval import (DEFAULT_CONCURRENCY, DEFAULT_MAX_BYTES, DEFAULT_MAX_SESSIONS,
                            DEFAULT_MIN_FREE)
 from srp.simulators.cli import simulate
@@ -30,8 +30,12 @@ def _fail(message: str, code: int) -> None:
     context = click.get_current_context(silent=True)
     if context:
         context.meta[FAILURE_KEY] = message   # for the run's log line
-    if context and context.params.get("as_json"):
-        _echo_json_error(context.command.name, message)
+    if context and isinstance(context.command, RetrievalCommand):
+        # The Web Console shows stdout only: an analyst must see why nothing came.
+        if context.params.get("as_json"):
+            _echo_json_error(context.command.name, message)
+        else:
+            click.echo(redact(f"{PROG} {context.command.name}: ERROR: {message}"))
     sys.exit(code)
 
 
@@ -74,7 +78,7 @@ def reports_errors(command):
         except SrpError as exc:
             _fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
-            _fail("interrupted", 130)
+            _fail("interrupted", EXIT_INTERRUPTED)
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             _fail(f"{where}{exc.strerror or exc}", EXIT_ERROR)
@@ -181,7 +185,7 @@ class Retrieval:
             pcap_dir.mkdir(parents=True, exist_ok=True)
             if self.keep_days:
                 removed = remove_old_results(pcap_dir, self.keep_days)
-                log.info("removed %d results older than %d days", removed, self.keep_days)
+                log.debug("removed %d results older than %d days", removed, self.keep_days)
             require_free_space(pcap_dir, parse_size(self.min_free, "--min-free"))
             self.outcome = retrieve(vendor, pcap_dir, self.alarm_id, limits, force=self.force)
         finally:
@@ -252,9 +256,9 @@ def retrieval_options(command):
         click.option("--min-free", default=DEFAULT_MIN_FREE, show_default=True,
                      callback=_trimmed, metavar="SIZE",
                      help="Refuse to start when the --pcap-dir disk has less free space."),
-        click.option("--keep-days", type=click.IntRange(min=1), metavar="DAYS",
+        click.option("--keep-days", type=click.IntRange(min=0), default=0, metavar="DAYS",
                      help="Before fetching, delete this tool's results in --pcap-dir older "
-                          "than DAYS."),
+                          "than DAYS (0, the default: keep everything)."),
         click.option("--log-file", callback=_trimmed, metavar="PATH",
                      help="The rotating log (default: srp-pcap.log in --pcap-dir)."),
         click.option("-v", "--verbose", is_flag=True,
@@ -273,6 +277,34 @@ def retrieval_options(command):
     return bundled
 
 
+ALARM_DATE_HELP = "When the alarm fired (ISO 8601 or LogRhythm's date formats; UTC if no zone)"
+
+
+def time_window_options(command):
+    """--alarm-date, --before and --after: the time window a vendor command searches (see
+    time_window)."""
+    options = [
+        click.option("--alarm-date", callback=_trimmed, metavar="WHEN",
+                     help=f"{ALARM_DATE_HELP}. Without it: the last --before minutes."),
+        click.option("--before", type=click.FloatRange(min=0), default=60, show_default=True,
+                     metavar="MIN", help="Minutes before the alarm to search."),
+        click.option("--after", type=click.FloatRange(min=0), default=15, show_default=True,
+                     metavar="MIN", help="Minutes after the alarm to search."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def time_window(alarm_date: str | None, before: float, after: float):
+    """The TimeWindow of the time_window_options' values; a UsageError for a date that
+    cannot be read."""
+    from srp.retrieval.inputs import TimeWindow, parse_alarm_date
+
+    return TimeWindow.around(parse_alarm_date(alarm_date) if alarm_date else None, before,
+                             after)
+
+
 @main.command(name="netmon", cls=RetrievalCommand)
 @click.option("--address", required=True, callback=_trimmed, metavar="URL",
               help="NetMon appliance: host, host:port or https://host[:port].")
@@ -280,13 +312,7 @@ def retrieval_options(command):
               metavar="KEY", help="NetMon API token (or set SRP_NETMON_API_KEY).")
 @click.option("--query", required=True, callback=_trimmed, metavar="TEXT",
               help="The alarm field's value (a domain, a host name), matched literally.")
-@click.option("--alarm-date", callback=_trimmed, metavar="WHEN",
-              help="When the alarm fired (ISO 8601 or LogRhythm's date formats; UTC if no "
-                   "zone). Without it: the last --before minutes.")
-@click.option("--before", type=click.FloatRange(min=0), default=60, show_default=True,
-              metavar="MIN", help="Minutes before the alarm to search.")
-@click.option("--after", type=click.FloatRange(min=0), default=15, show_default=True,
-              metavar="MIN", help="Minutes after the alarm to search.")
+@time_window_options
 @click.option("--search-path", callback=_trimmed, metavar="PATH",
               help="The appliance's session-search route, if it differs from the assumed "
                    "/api/sessions/search.")
@@ -296,12 +322,10 @@ def netmon_command(address, api_key, query, alarm_date, before, after, search_pa
                    retrieval):
     """Retrieve and merge the NetMon sessions that match an alarm field."""
     from srp.redaction import register_secret
-    from srp.retrieval.inputs import TimeWindow, parse_alarm_date
     from srp.vendors.netmon import SEARCH_PATH, NetMon
 
     register_secret(api_key)
-    window = TimeWindow.around(parse_alarm_date(alarm_date) if alarm_date else None,
-                               before, after)
+    window = time_window(alarm_date, before, after)
     client = retrieval.client(address)
     retrieval.run(NetMon(client, api_key, query, window, search_path=search_path or SEARCH_PATH),
                   client)
@@ -317,13 +341,7 @@ def netmon_command(address, api_key, query, alarm_date, before, after, search_pa
 @click.option("--flow-id", callback=_trimmed, metavar="N",
               help="The alert's flow id (a whole number). Without it: every alerting flow of "
                    "the signature in the time window.")
-@click.option("--alarm-date", callback=_trimmed, metavar="WHEN",
-              help="When the alarm fired (ISO 8601 or LogRhythm's date formats; UTC if no "
-                   "zone). Without it: the last --before minutes.")
-@click.option("--before", type=click.FloatRange(min=0), default=60, show_default=True,
-              metavar="MIN", help="Minutes before the alarm to search.")
-@click.option("--after", type=click.FloatRange(min=0), default=15, show_default=True,
-              metavar="MIN", help="Minutes after the alarm to search.")
+@time_window_options
 @click.option("--probe", callback=_trimmed, metavar="NAME",
               help="The probe holding the packets (default: each alert's host).")
 @click.option("--extract-timeout", type=click.FloatRange(min=1), default=600,
@@ -335,14 +353,13 @@ def stamus_command(address, token, signature_id, flow_id, alarm_date, before, af
                    extract_timeout, retrieval):
     """Retrieve and merge the conditional pcap of a Stamus signature's alerting flows."""
     from srp.redaction import register_secret
-    from srp.retrieval.inputs import TimeWindow, parse_alarm_date, parse_integer_id
+    from srp.retrieval.inputs import parse_integer_id
     from srp.vendors.stamus import Stamus
 
     register_secret(token)
     signature = parse_integer_id(signature_id, "--signature-id")
     flow = parse_integer_id(flow_id, "--flow-id") if flow_id else None   # empty: field unset
-    window = TimeWindow.around(parse_alarm_date(alarm_date) if alarm_date else None,
-                               before, after)
+    window = time_window(alarm_date, before, after)
     client = retrieval.client(address)
     retrieval.run(Stamus(client, token, signature, flow, window, probe=probe,
                          extract_timeout=extract_timeout), client)
@@ -360,9 +377,8 @@ def stamus_command(address, token, signature_id, flow_id, alarm_date, before, af
 @click.option("--iplog-id", callback=_trimmed, metavar="N",
               help="Fetch this IP log directly, without looking up an alert.")
 @click.option("--alarm-date", callback=_trimmed, metavar="WHEN",
-              help="When the alarm fired (ISO 8601 or LogRhythm's date formats; UTC if no "
-                   "zone): the alert is looked for in the 24 hours before it. Without it: "
-                   "the last 24 hours.")
+              help=f"{ALARM_DATE_HELP}: the alert is looked for in the 24 hours before it. "
+                   f"Without it: the last 24 hours.")
 @click.option("--wait", type=click.FloatRange(min=0), default=300, show_default=True,
               metavar="SECONDS",
               help="How long, in all, to wait for IP logs the sensor is still writing.")
@@ -408,6 +424,27 @@ def summary_command(capture, json_output):
         click.echo(json.dumps(summary.as_json()))
     else:
         click.echo(render_text(summary))
+
+
+@main.command(name="demo")
+@click.option("--pcap-dir", default="srp-pcap-demo", show_default=True, callback=_trimmed,
+              metavar="DIR", help="Folder for the demo's captures, manifests and log.")
+@reports_errors
+def demo_command(pcap_dir):
+    """Run NetMon, Stamus and Cisco IPS retrievals end to end against simulators on this
+    machine, print their summaries, and keep the captures."""
+    from pathlib import Path
+
+    from srp.demo import run_demo
+
+    def run_command(args: list[str]) -> int:
+        try:
+            main.main(args=args, prog_name=PROG, standalone_mode=False)
+        except SystemExit as exit:
+            return exit.code if isinstance(exit.code, int) else EXIT_ERROR
+        return 0
+
+    sys.exit(run_demo(Path(pcap_dir), click.echo, run_command))
 
 
 main.add_command(simulate)

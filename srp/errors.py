@@ -9,6 +9,7 @@ EXIT_ERROR = 1       # auth, network, TLS, server, unreadable input
 EXIT_USAGE = 2       # bad command line, or options the inputs cannot satisfy
 EXIT_NO_DATA = 3     # nothing matched, or only empty captures
 EXIT_PARTIAL = 4     # some of the data could not be retrieved
+EXIT_INTERRUPTED = 130   # Ctrl-C, as shells report it
 
 
 class SrpError(Exception):

@@ -35,6 +35,9 @@ def open_log(path: Path, verbose: bool) -> str | None:
     except OSError as exc:
         return f"cannot write the log {path} ({exc.strerror or exc})"
     handler.setFormatter(_Redacting("%(asctime)s %(levelname)s %(message)s"))
+    # A log that fails to write (Windows refuses to rotate a file another run holds open)
+    # must not print logging's own traceback on stderr: the run goes on.
+    logging.raiseExceptions = False
     level = logging.DEBUG if verbose else logging.INFO
     for name in ("srp", "urllib3") if verbose else ("srp",):
         logger = logging.getLogger(name)
@@ -53,10 +56,10 @@ def close_log() -> None:
 
 
 def run_line(vendor: str, alarm_id: str | None, exit_code: int, status: str, reason: str,
-             seconds: float, downloaded_bytes: int, pcap: str | None) -> str:
+             seconds: float, capture_bytes: int, pcap: str | None) -> str:
     """The one line a run leaves: what it was for, how it ended, how long, how much."""
     fields = [f"vendor={vendor}", f"alarm={alarm_id or '-'}", f"outcome={status}",
-              f"exit={exit_code}", f"duration={seconds:.1f}s", f"bytes={downloaded_bytes}"]
+              f"exit={exit_code}", f"duration={seconds:.1f}s", f"bytes={capture_bytes}"]
     if pcap:
         fields.append(f"pcap={pcap}")
     return " ".join(fields) + (f" reason={reason!r}" if reason else "")

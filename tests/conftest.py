@@ -1,12 +1,17 @@
-"""Shared fixtures: the reference mergecap, the shared corpus, running the CLI, and the checks
-every vendor command's end-to-end tests make of a run."""
+"""Shared fixtures: the reference mergecap, the shared corpus, running the CLI, the checks
+every vendor command's end-to-end tests make of a run, and running a simulator as a user
+does."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -14,9 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
+# When the simulators' catalogues happen, and the alarm date that finds them.
+NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+ALARM_DATE = "2024-05-01T12:00:00Z"
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +70,16 @@ RESULT_KEYS = {"status", "pcap", "sha256", "packets", "bytes", "sessions", "firs
                "warnings", "errors"}
 
 
+def _system_ca_bundle() -> str:
+    debian = "/etc/ssl/certs/ca-certificates.crt"
+    return debian if Path(debian).is_file() else requests.certs.where()
+
+
+# A host's environment naming its own CA bundle, which --ca-bundle must still win over.
+CA_BUNDLE_ENVIRONMENT = dict.fromkeys(("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"),
+                                      _system_ca_bundle())
+
+
 @dataclass
 class Run:
     """One vendor command run against a simulator."""
@@ -73,13 +92,24 @@ class Run:
     seconds: float
 
 
-def run_against(simulator, *args: str, env: dict | None = None, as_json: bool = True,
-                run_type: type[Run] = Run) -> Run:
-    """Run `python -m srp ARGS` against `simulator`: the --json object is checked to be the
-    last line of stdout with the keys every vendor gives, and no traceback is ever printed."""
+def options_given(*options: tuple[str, object]) -> list[str]:
+    """The command-line words of the (option, value) pairs whose value is not None."""
+    return [word for option, value in options if value is not None
+            for word in (option, str(value))]
+
+
+def run_against(simulator, *args: str, ca: bool = True, as_json: bool = True,
+                env: dict | None = None, run_type: type[Run] = Run) -> Run:
+    """Run `python -m srp ARGS` against `simulator`, trusting its certificate (--ca-bundle)
+    unless `ca` is false, with --json unless `as_json` is false: the --json object is
+    checked to be the last line of stdout with the keys every vendor gives, and no traceback
+    is ever printed."""
+    flags = ["--ca-bundle", str(simulator.ca_bundle)] if ca else []
+    if as_json:
+        flags.append("--json")
     seen = len(simulator.requests)
     started = time.monotonic()
-    done = run_srp(*args, env=env, timeout=120)
+    done = run_srp(*args, *flags, env=env, timeout=120)
     seconds = time.monotonic() - started
     report = None
     if as_json:
@@ -144,8 +174,57 @@ def read_packets(path) -> list[tuple[int, bytes]]:
     return packets
 
 
+def not_a_capture(folder: Path, what: str) -> Path:
+    """An input that is no capture: "text", "empty", "directory", or "missing" (never made)."""
+    path = folder / f"{what}.pcap"
+    if what == "text":
+        path.write_text("this is a text file, not a capture\nsecond line\n")
+    elif what == "empty":
+        path.write_bytes(b"")
+    elif what == "directory":
+        path.mkdir()
+    return path
+
+
 def one_error_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     errors = [line for line in lines if ": error: " in line]
     assert len(errors) == 1, err
     return errors[0]
+
+
+# --- `srp-pcap simulate ...` as a user runs it ---
+
+@dataclass
+class Serving:
+    """What a simulator run from the command line printed before serving."""
+
+    printed: str
+    url: str
+    ca_bundle: str
+
+
+@contextlib.contextmanager
+def simulator_serving(*args: str):
+    """Run `simulate ARGS` in a child process until it says it serves; at the end of the
+    block, Ctrl-C must stop it cleanly."""
+    command = [sys.executable, "-c", "from srp.simulators.cli import simulate; simulate()",
+               *args]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, cwd=REPO)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("Press Ctrl-C"):
+            line = process.stdout.readline()
+            assert line, process.stderr.read()
+            lines.append(line)
+        printed = "".join(lines)
+        yield Serving(printed, re.search(r"listening on (https://\S+)", printed).group(1),
+                      re.search(r"CA bundle: (\S+)", printed).group(1))
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and out.endswith("Stopped.\n")

@@ -18,13 +18,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from conftest import (
+    CA_BUNDLE_ENVIRONMENT,
     Run,
     assert_nothing_half_written,
     assert_result_intact,
     assert_secret_nowhere,
     one_error_line,
+    options_given,
     read_packets,
     reset_simulator,
     run_against,
@@ -35,9 +36,6 @@ from srp.simulators.faults import Fault
 
 USER = "sdee-viewer"
 PASSWORD = "Sdee-pw-3f9a1c77"
-SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-if not Path(SYSTEM_BUNDLE).is_file():
-    SYSTEM_BUNDLE = requests.certs.where()
 
 RECENT = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 OLD = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -82,16 +80,11 @@ class CiscoRun(Run):
 
 def cisco(simulator, pcap_dir, *extra, event_id=ONE_LOG, iplog_id=None, password=PASSWORD,
           alarm_id="7001", ca=True, as_json=True, env=None) -> CiscoRun:
-    args = ["cisco", "--address", simulator.url, "--username", USER, "--pcap-dir", pcap_dir]
-    for option, value in (("--password", password), ("--event-id", event_id),
-                          ("--iplog-id", iplog_id), ("--alarm-id", alarm_id)):
-        if value is not None:
-            args += [option, str(value)]
-    if ca:
-        args += ["--ca-bundle", str(simulator.ca_bundle)]
-    if as_json:
-        args.append("--json")
-    return run_against(simulator, *args, *extra, env=env, as_json=as_json, run_type=CiscoRun)
+    return run_against(simulator, "cisco", "--address", simulator.url, "--username", USER,
+                       "--pcap-dir", pcap_dir,
+                       *options_given(("--password", password), ("--event-id", event_id),
+                                      ("--iplog-id", iplog_id), ("--alarm-id", alarm_id)),
+                       *extra, ca=ca, as_json=as_json, env=env, run_type=CiscoRun)
 
 
 def log_packets(simulator, *log_ids: int) -> list:
@@ -365,7 +358,7 @@ def test_an_older_alert_is_found_from_the_alarm_date(sensor, tmp_path):
     run = cisco(sensor, tmp_path, "--alarm-date", "05/01/2024 12:30:00", event_id=OLD_ALERT,
                 as_json=False)
     assert run.code == 0, run.err
-    assert run.out.startswith("srp-pcap cisco: OK: 1 sessions merged")
+    assert run.out.startswith("srp-pcap cisco: OK: 1 IP log merged")
     start = run.sdee_requests[0][1]["startTime"][0]
     assert int(start) == int((OLD + dt.timedelta(minutes=30, hours=-24)).timestamp()) * 10**9
 
@@ -385,10 +378,9 @@ def test_the_same_alarm_reuses_its_result_and_force_refetches(sensor, tmp_path):
 
 
 def test_ca_bundle_wins_over_requests_and_curl_ca_bundle(sensor, tmp_path):
-    env = {"REQUESTS_CA_BUNDLE": SYSTEM_BUNDLE, "CURL_CA_BUNDLE": SYSTEM_BUNDLE}
-    run = cisco(sensor, tmp_path / "with", env=env)
+    run = cisco(sensor, tmp_path / "with", env=CA_BUNDLE_ENVIRONMENT)
     assert run.code == 0, run.err
-    refused = cisco(sensor, tmp_path / "without", env=env, ca=False)
+    refused = cisco(sensor, tmp_path / "without", env=CA_BUNDLE_ENVIRONMENT, ca=False)
     assert refused.code == 1
     line = one_error_line(refused.err)
     assert "TLS" in line and "--ca-bundle" in line
@@ -401,6 +393,7 @@ def _frames():
     from scapy.layers.inet import IP, TCP, UDP
     from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop
     from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Dot1Q, Ether
+    from scapy.layers.sctp import SCTP
 
     tcp = IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1234, dport=80)
     v6 = IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrHopByHop() / UDP(sport=53,
@@ -411,6 +404,8 @@ def _frames():
         (113, CookedLinux(proto=0x0800) / tcp, ("10.0.0.1", "10.0.0.2", 6, 1234, 80)),
         (276, CookedLinuxV2(proto=0x86DD) / v6, ("2001:db8::1", "2001:db8::2", 17, 53, 5353)),
         (101, v6, ("2001:db8::1", "2001:db8::2", 17, 53, 5353)),
+        (101, IP(src="10.0.0.1", dst="10.0.0.2") / SCTP(sport=2905, dport=2906),
+         ("10.0.0.1", "10.0.0.2", 132, 2905, 2906)),
         (101, IPv6(src="::1", dst="::2") / IPv6ExtHdrFragment(offset=10, nh=6) / (b"x" * 8),
          ("::1", "::2", 6, None, None)),                          # a later fragment: no ports
         (101, IP(src="10.0.0.1", dst="10.0.0.2", frag=100, proto=17) / (b"x" * 8),
@@ -422,10 +417,12 @@ def _frames():
 
 
 def test_headers_are_decoded_on_every_supported_link_type():
-    from srp.capture.headers import decode
+    from srp.capture.headers import decode_packet, packed_address
 
-    for linktype, frame, expected in _frames():
-        assert tuple(decode(linktype, bytes(frame))) == expected, frame.summary()
+    for linktype, frame, (src, dst, protocol, sport, dport) in _frames():
+        packet = decode_packet(linktype, bytes(frame))
+        assert (packet.src, packet.dst, packet.protocol, packet.sport, packet.dport) == (
+            packed_address(src), packed_address(dst), protocol, sport, dport), frame.summary()
 
 
 @pytest.mark.parametrize("linktype, frame", [
@@ -434,9 +431,9 @@ def test_headers_are_decoded_on_every_supported_link_type():
     (101, b""), (113, b"\x00" * 10), (147, b"\x45" + b"\x00" * 40),   # unknown link type
 ])
 def test_frames_without_a_whole_ip_header_decode_to_none(linktype, frame):
-    from srp.capture.headers import decode
+    from srp.capture.headers import decode_packet
 
-    assert decode(linktype, frame) is None
+    assert decode_packet(linktype, frame) is None
 
 
 def test_the_filter_streams_pcapng_keeping_its_interfaces(tmp_path):
@@ -444,7 +441,7 @@ def test_the_filter_streams_pcapng_keeping_its_interfaces(tmp_path):
     from scapy.layers.l2 import Ether
     from scapy.utils import PcapNgWriter
 
-    from srp.capture.headers import filter_capture
+    from srp.capture.filter import filter_capture
 
     source, target = tmp_path / "in.pcapng", tmp_path / "out.pcapng"
     packets = [Ether() / IP(src=f"10.0.0.{i % 3}", dst="10.0.0.9") / TCP() for i in range(30)]
@@ -452,7 +449,7 @@ def test_the_filter_streams_pcapng_keeping_its_interfaces(tmp_path):
         for number, packet in enumerate(packets):
             packet.time = 1_700_000_000 + number
             writer.write(packet)
-    result = filter_capture(source, target, lambda headers: headers.src == "10.0.0.1")
+    result = filter_capture(source, target, lambda packet: packet.src == bytes([10, 0, 0, 1]))
     assert (result.kept, result.read, result.damage) == (10, 30, None)
     kept = read_packets(target)
     assert target.read_bytes()[:4] == bytes.fromhex("0a0d0d0a")

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_srp
+from conftest import REPO, not_a_capture, run_srp
 
 from capgen import (
     DEFAULT_MERGE_KINDS,
@@ -213,24 +213,13 @@ def test_damaged_input_in_process(inputs, tmp_path):
 # --- inputs that are not captures -------------------------------------------
 
 
-def _not_capture(folder: Path, what: str) -> Path:
-    path = folder / f"{what}.pcap"
-    if what == "text":
-        path.write_text("this is a text file, not a capture\nsecond line\n")
-    elif what == "empty":
-        path.write_bytes(b"")
-    elif what == "directory":
-        path.mkdir()
-    return path  # "missing": never created
-
-
 @pytest.mark.parametrize("what", ["text", "empty", "missing", "directory"])
 @pytest.mark.parametrize("position", [0, 3])
 def test_unreadable_input_fails_without_output(inputs, out_dir, what, position):
     """Text, an empty file, a missing file or a directory among good inputs: exit 1, one
     line naming it, no output file and no temporary left in the output folder."""
     paths, _ = inputs
-    bad = _not_capture(paths[0].parent, what)
+    bad = not_a_capture(paths[0].parent, what)
     args = list(paths)
     args.insert(position, bad)
 
@@ -243,7 +232,7 @@ def test_unreadable_input_fails_without_output(inputs, out_dir, what, position):
 def test_unreadable_input_in_process(inputs, tmp_path):
     """merge() raises CaptureError (not another exception) and writes nothing."""
     paths, _ = inputs
-    bad = _not_capture(tmp_path, "text")
+    bad = not_a_capture(tmp_path, "text")
     with pytest.raises(CaptureError, match=bad.name):
         merge([*paths, bad], tmp_path / "m.pcapng")
     with pytest.raises(CaptureError):
@@ -317,7 +306,7 @@ def test_existing_output_untouched_when_the_merge_fails(tmp_path, out_dir, failu
         b, _ = make_file(tmp_path, "b.pcap", "pcap-us-le", linktype=105)
         args = ["-F", "pcap", a, b]
     else:
-        args = [a, _not_capture(tmp_path, failure)]
+        args = [a, not_a_capture(tmp_path, failure)]
     out = out_dir / "merged.pcap"
     out.write_bytes(b"an earlier result, precious")
     os.utime(out, (1_000_000_000, 1_000_000_000))

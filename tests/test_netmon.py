@@ -22,12 +22,16 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import (
+    ALARM_DATE,
+    CA_BUNDLE_ENVIRONMENT,
+    NOW,
     REPO,
     Run,
     assert_nothing_half_written,
     assert_result_intact,
     assert_secret_nowhere,
     one_error_line,
+    options_given,
     read_packets,
     reset_simulator,
     run_against,
@@ -45,13 +49,8 @@ from srp.simulators.netmon import (
     SessionSpec,
 )
 
-NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
-ALARM_DATE = "2024-05-01T12:00:00Z"
 KEY = "sim-key-5f0c2a9e71"          # the one key the simulator accepts
 QUERY = "alarm.example"
-SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-if not Path(SYSTEM_BUNDLE).is_file():
-    SYSTEM_BUNDLE = requests.certs.where()
 
 PCAP_MAGIC = {b"\xd4\xc3\xb2\xa1": "pcap", b"\xa1\xb2\xc3\xd4": "pcap",
               b"\x4d\x3c\xb2\xa1": "nsecpcap", b"\xa1\xb2\x3c\x4d": "nsecpcap",
@@ -113,19 +112,11 @@ class NetMonRun(Run):
 
 def netmon(sim, pcap_dir, *extra, query=QUERY, key=KEY, date=ALARM_DATE, alarm_id="1001",
            ca=True, as_json=True, env=None, address=None) -> NetMonRun:
-    args = ["netmon", "--address", address or sim.url, "--query", query,
-            "--pcap-dir", str(pcap_dir)]
-    if key is not None:
-        args += ["--api-key", key]
-    if date is not None:
-        args += ["--alarm-date", date]
-    if alarm_id is not None:
-        args += ["--alarm-id", alarm_id]
-    if ca:
-        args += ["--ca-bundle", str(sim.ca_bundle)]
-    if as_json:
-        args.append("--json")
-    return run_against(sim, *args, *extra, env=env, as_json=as_json, run_type=NetMonRun)
+    return run_against(sim, "netmon", "--address", address or sim.url, "--query", query,
+                       "--pcap-dir", str(pcap_dir),
+                       *options_given(("--api-key", key), ("--alarm-date", date),
+                                      ("--alarm-id", alarm_id)),
+                       *extra, ca=ca, as_json=as_json, env=env, run_type=NetMonRun)
 
 
 # --- the happy path: exactly the captured sessions, in mergecap order ---
@@ -431,12 +422,11 @@ def test_a_hostile_archive_member_name_fails_that_session_saying_why(sim, tmp_pa
 # --- TLS: --ca-bundle wins over the environment's bundle ---
 
 def test_ca_bundle_wins_over_requests_and_curl_ca_bundle(sim, tmp_path):
-    env = {"REQUESTS_CA_BUNDLE": SYSTEM_BUNDLE, "CURL_CA_BUNDLE": SYSTEM_BUNDLE}
-    run = netmon(sim, tmp_path / "with", env=env)
+    run = netmon(sim, tmp_path / "with", env=CA_BUNDLE_ENVIRONMENT)
     assert run.code == 0, run.err
     assert run.report["status"] == "ok"
 
-    refused = netmon(sim, tmp_path / "without", env=env, ca=False)
+    refused = netmon(sim, tmp_path / "without", env=CA_BUNDLE_ENVIRONMENT, ca=False)
     assert refused.code == 1
     line = one_error_line(refused.err)
     assert "TLS" in line and "--ca-bundle" in line

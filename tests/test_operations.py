@@ -176,3 +176,19 @@ def test_progress_is_drawn_on_a_terminal(sim, tmp_path):
     assert process.returncode == 0
     assert b"\r" in drawn and f"sessions {CAPTURED}/{CAPTURED}".encode() in drawn
     assert b"\r" not in process.stdout   # the summary itself stays plain
+
+
+def test_an_early_failure_still_tells_the_web_console_why(sim, tmp_path):
+    run = run_srp(*netmon_args(sim, tmp_path, "--min-free", "1000T"))
+    assert run.returncode == 1
+    [line] = run.stdout.splitlines()   # stdout is all the Web Console shows
+    assert line.startswith("srp-pcap netmon: ERROR: only ") and "--min-free" in line
+
+
+@pytest.mark.parametrize("tls", [["--insecure"], ["--ca-bundle", "/nonexistent/ca.pem"]])
+def test_contradictory_or_missing_tls_options_are_usage_errors(sim, tmp_path, tls):
+    args = netmon_args(sim, tmp_path)
+    args += tls   # the second --ca-bundle wins over the first
+    run = run_srp(*args)
+    assert run.returncode == 2, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and "--ca-bundle" in run.stderr

@@ -9,16 +9,12 @@ Documents are read here with lxml's plain XPath, independently of srp.vendors.ci
 from __future__ import annotations
 
 import datetime as dt
-import re
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import REPO, read_packets, reset_simulator
+from conftest import NOW, read_packets, reset_simulator, simulator_serving
 from lxml import etree
 
 from srp.simulators.cisco import (
@@ -34,7 +30,6 @@ from srp.simulators.cli import simulate
 from srp.simulators.faults import Fault
 from srp.simulators.https import MASK
 
-NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
 PASSWORD = "sim-pw-8c1d"
 SD = "http://example.org/2003/08/sdee"
 CID_2006 = "http://www.cisco.com/cids/2006/08/cidee"
@@ -305,32 +300,13 @@ def test_unknown_fault_names_are_refused(sensor):
 # --- `simulate cisco` as a user runs it ---
 
 def test_simulate_cisco_serves_until_ctrl_c(tmp_path):
-    command = [sys.executable, "-c", "from srp.simulators.cli import simulate; simulate()",
-               "cisco", "--password", "cli-pw", "--cert-dir", str(tmp_path),
-               "--complete-after", "0"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, cwd=REPO)
-    try:
-        lines = []
-        while not lines or not lines[-1].startswith("Press Ctrl-C"):
-            line = process.stdout.readline()
-            assert line, process.stderr.read()
-            lines.append(line)
-        printed = "".join(lines)
-        url = re.search(r"listening on (https://\S+)", printed).group(1)
-        ca_bundle = re.search(r"CA bundle: (\S+)", printed).group(1)
-        assert (f"--address {url} --username sdee-viewer --password cli-pw "
-                f"--ca-bundle {ca_bundle}") in printed
-        answer = requests.get(url + SDEE_ROUTE, params={"startTime": 0}, timeout=10,
-                              auth=("sdee-viewer", "cli-pw"), verify=ca_bundle)
+    with simulator_serving("cisco", "--password", "cli-pw", "--cert-dir", str(tmp_path),
+                           "--complete-after", "0") as served:
+        assert (f"--address {served.url} --username sdee-viewer --password cli-pw "
+                f"--ca-bundle {served.ca_bundle}") in served.printed
+        answer = requests.get(served.url + SDEE_ROUTE, params={"startTime": 0}, timeout=10,
+                              auth=("sdee-viewer", "cli-pw"), verify=served.ca_bundle)
         assert answer.status_code == 200 and b"evIdsAlert" in answer.content
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=20)
-    finally:
-        process.kill()
-        process.wait()
-    assert process.returncode == 0, err
-    assert "Traceback" not in err and out.endswith("Stopped.\n")
 
 
 def test_simulate_cisco_help_lists_every_fault():

@@ -11,11 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-import re
-import signal
 import struct
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +20,7 @@ import py7zr
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import REPO, reset_simulator
+from conftest import NOW, reset_simulator, simulator_serving
 
 from srp.capture import open_capture
 from srp.simulators.capfile import LINKTYPE_RAW, PCAP_NS, PCAPNG
@@ -42,7 +38,6 @@ from srp.simulators.netmon import (
 )
 from srp.simulators.traffic import Conversation
 
-NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
 ODD_DOMAIN = "odd (1) * OR x.example"
 QUOTE_DOMAIN = 'q"uo\\te.example'
 PAGE = 5
@@ -492,31 +487,14 @@ def test_unknown_fault_names_are_refused(netmon):
 # --- `simulate netmon` as a user runs it ---
 
 def test_simulate_netmon_serves_until_ctrl_c(tmp_path):
-    command = [sys.executable, "-c", "from srp.simulators.cli import simulate; simulate()",
-               "netmon", "--sessions", "3", "--api-key", "cli-key", "--cert-dir", str(tmp_path)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, cwd=REPO)
-    try:
-        lines = []
-        while not lines or not lines[-1].startswith("Press Ctrl-C"):
-            line = process.stdout.readline()
-            assert line, process.stderr.read()
-            lines.append(line)
-        printed = "".join(lines)
-        url = re.search(r"listening on (https://\S+)", printed).group(1)
-        ca_bundle = re.search(r"CA bundle: (\S+)", printed).group(1)
-        assert f"--address {url} --api-key cli-key --ca-bundle {ca_bundle}" in printed
-        answer = requests.post(url + SEARCH_ROUTE, json={"query": "*"}, timeout=10,
-                               headers={"token": "cli-key"}, verify=ca_bundle)
+    with simulator_serving("netmon", "--sessions", "3", "--api-key", "cli-key",
+                           "--cert-dir", str(tmp_path)) as served:
+        assert (f"--address {served.url} --api-key cli-key --ca-bundle {served.ca_bundle}"
+                in served.printed)
+        answer = requests.post(served.url + SEARCH_ROUTE, json={"query": "*"}, timeout=10,
+                               headers={"token": "cli-key"}, verify=served.ca_bundle)
         assert answer.json()["total"] == 3
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=20)
-    finally:
-        process.kill()
-        process.wait()
-    assert process.returncode == 0, err
-    assert "Traceback" not in err and out.endswith("Stopped.\n")
-    assert Path(ca_bundle).parent == tmp_path and Path(ca_bundle).exists()
+    assert Path(served.ca_bundle).parent == tmp_path and Path(served.ca_bundle).exists()
 
 
 def test_simulate_netmon_help_lists_every_fault():

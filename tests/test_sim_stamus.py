@@ -12,17 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import signal
 import struct
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import REPO, read_packets, reset_simulator
+from conftest import NOW, read_packets, reset_simulator, simulator_serving
 
 from srp.simulators.cli import simulate
 from srp.simulators.faults import Fault
@@ -36,7 +33,6 @@ from srp.simulators.stamus import (
     default_alerts,
 )
 
-NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
 SIG = 2029743
 HOUR_MS = 3600 * 1000
 NOW_MS = int(NOW.timestamp() * 1000)
@@ -346,32 +342,14 @@ def test_default_catalogue_is_deterministic():
 # --- `simulate stamus` as a user runs it ---
 
 def test_simulate_stamus_serves_until_ctrl_c(tmp_path):
-    command = [sys.executable, "-c", "from srp.simulators.cli import simulate; simulate()",
-               "stamus", "--alerts", "3", "--token", "cli-token", "--shape", "source",
-               "--cert-dir", str(tmp_path)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, cwd=REPO)
-    try:
-        lines = []
-        while not lines or not lines[-1].startswith("Press Ctrl-C"):
-            line = process.stdout.readline()
-            assert line, process.stderr.read()
-            lines.append(line)
-        printed = "".join(lines)
-        url = re.search(r"listening on (https://\S+)", printed).group(1)
-        ca_bundle = re.search(r"CA bundle: (\S+)", printed).group(1)
-        assert f"--address {url} --token cli-token --ca-bundle {ca_bundle}" in printed
-        answer = requests.get(url + ALERTS_ROUTE, timeout=10, verify=ca_bundle,
+    with simulator_serving("stamus", "--alerts", "3", "--token", "cli-token", "--shape",
+                           "source", "--cert-dir", str(tmp_path)) as served:
+        assert (f"--address {served.url} --token cli-token --ca-bundle {served.ca_bundle}"
+                in served.printed)
+        answer = requests.get(served.url + ALERTS_ROUTE, timeout=10, verify=served.ca_bundle,
                               headers={"Authorization": "Token cli-token"})
         assert answer.json()["count"] >= 3 and "_source" in answer.json()["results"][0]
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=20)
-    finally:
-        process.kill()
-        process.wait()
-    assert process.returncode == 0, err
-    assert "Traceback" not in err and out.endswith("Stopped.\n")
-    assert Path(ca_bundle).parent == tmp_path
+    assert Path(served.ca_bundle).parent == tmp_path
 
 
 def test_simulate_stamus_help_lists_every_fault():

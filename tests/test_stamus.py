@@ -21,11 +21,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from conftest import (
+    ALARM_DATE,
+    CA_BUNDLE_ENVIRONMENT,
+    NOW,
     Run,
     assert_nothing_half_written,
     assert_result_intact,
     assert_secret_nowhere,
     one_error_line,
+    options_given,
     read_packets,
     reset_simulator,
     run_against,
@@ -40,12 +44,7 @@ from srp.simulators.stamus import (
     StamusSimulator,
 )
 
-NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
-ALARM_DATE = "2024-05-01T12:00:00Z"
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
-SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-if not Path(SYSTEM_BUNDLE).is_file():
-    SYSTEM_BUNDLE = requests.certs.where()
 
 SIG = 2029743            # four stored flows (one alerted twice), one not stored
 OTHER_SIG = 2013028
@@ -136,21 +135,11 @@ def no_faults_left(request):
 
 def stamus(sim, pcap_dir, *extra, signature=SIG, flow=None, token=TOKEN, date=ALARM_DATE,
            alarm_id="7001", ca=True, as_json=True, env=None) -> StamusRun:
-    args = ["stamus", "--address", sim.url, "--signature-id", str(signature),
-            "--pcap-dir", str(pcap_dir)]
-    if flow is not None:
-        args += ["--flow-id", str(flow)]
-    if token is not None:
-        args += ["--token", token]
-    if date is not None:
-        args += ["--alarm-date", date]
-    if alarm_id is not None:
-        args += ["--alarm-id", alarm_id]
-    if ca:
-        args += ["--ca-bundle", str(sim.ca_bundle)]
-    if as_json:
-        args.append("--json")
-    return run_against(sim, *args, *extra, env=env, as_json=as_json, run_type=StamusRun)
+    return run_against(sim, "stamus", "--address", sim.url, "--signature-id", str(signature),
+                       "--pcap-dir", str(pcap_dir),
+                       *options_given(("--flow-id", flow), ("--token", token),
+                                      ("--alarm-date", date), ("--alarm-id", alarm_id)),
+                       *extra, ca=ca, as_json=as_json, env=env, run_type=StamusRun)
 
 
 def flow_packets(sim, *flows: int) -> list:
@@ -359,6 +348,15 @@ def test_an_extraction_slower_than_extract_timeout_fails_saying_so(sim, tmp_path
     assert_nothing_half_written(tmp_path)
 
 
+def test_an_extraction_that_timed_out_is_never_sent_again(sim, tmp_path):
+    # The probe may still be extracting: a second request would start a second extraction.
+    sim.set_faults(Fault("slow-extract", latency_ms=3000))
+    run = stamus(sim, tmp_path, "--extract-timeout", "1", flow=1001)
+    assert run.code == 1, run.err
+    assert run.steps_of("esA1001") == ["extract_pcap"]
+    assert len(run.uploads) == 1
+
+
 def test_an_html_500_from_the_extraction_is_quoted(sim, tmp_path):
     sim.set_faults("html-500")
     run = stamus(sim, tmp_path, flow=1001)
@@ -422,8 +420,7 @@ def test_a_bad_id_beside_good_ones_is_skipped_with_a_warning(sim, tmp_path):
     ("--probe", "probe\n1"),
 ])
 def test_bad_ids_are_usage_errors_before_any_request(sim, tmp_path, option, value):
-    args = ["stamus", "--address", sim.url, "--token", TOKEN, "--pcap-dir", str(tmp_path),
-            "--ca-bundle", str(sim.ca_bundle), "--json"]
+    args = ["stamus", "--address", sim.url, "--token", TOKEN, "--pcap-dir", str(tmp_path)]
     if option != "--signature-id":
         args += ["--signature-id", str(SIG)]
     run = run_against(sim, *args, option, value)
@@ -449,10 +446,10 @@ def test_the_same_alarm_reuses_its_result_and_force_refetches(sim, tmp_path):
 
 
 def test_ca_bundle_wins_over_requests_and_curl_ca_bundle(sim, tmp_path):
-    env = {"REQUESTS_CA_BUNDLE": SYSTEM_BUNDLE, "CURL_CA_BUNDLE": SYSTEM_BUNDLE}
-    run = stamus(sim, tmp_path / "with", flow=1001, env=env)
+    run = stamus(sim, tmp_path / "with", flow=1001, env=CA_BUNDLE_ENVIRONMENT)
     assert run.code == 0, run.err
-    refused = stamus(sim, tmp_path / "without", flow=1001, env=env, ca=False)
+    refused = stamus(sim, tmp_path / "without", flow=1001, env=CA_BUNDLE_ENVIRONMENT,
+                     ca=False)
     assert refused.code == 1
     line = one_error_line(refused.err)
     assert "TLS" in line and "--ca-bundle" in line

@@ -21,7 +21,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from srp import __version__
-from srp.errors import SrpError
+from srp.errors import SrpError, UsageError
 from srp.redaction import redact
 
 RETRY_STATUSES = (429, 502, 503, 504)
@@ -51,9 +51,9 @@ class HttpClient:
                  timeout: float = 30.0, retries: int = 4, pool_size: int = 8,
                  headers: dict | None = None, retry_methods: Iterable[str] | None = None):
         if ca_bundle is not None and insecure:
-            raise SrpError("--ca-bundle and --insecure contradict each other")
+            raise UsageError("--ca-bundle and --insecure contradict each other")
         if ca_bundle is not None and not Path(ca_bundle).is_file():
-            raise SrpError(f"--ca-bundle {ca_bundle}: no such file")
+            raise UsageError(f"--ca-bundle {ca_bundle}: no such file")
         self.base_url = base_url
         self.timeout = timeout
         self.verify: str | bool = str(ca_bundle) if ca_bundle else not insecure
@@ -69,20 +69,27 @@ class HttpClient:
             backoff_factor=0.5, backoff_max=10, status_forcelist=RETRY_STATUSES,
             allowed_methods=frozenset(retry_methods or ("GET", "HEAD", "POST")),
             respect_retry_after_header=True, raise_on_status=False)
-        self.session = requests.Session()
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self.session = _session(retry, pool_size)
         self.session.headers["User-Agent"] = f"srp-pcap/{__version__}"
         self.session.headers.update(headers or {})
+        # Requests that must not reach the server twice go through a session whose reads
+        # are never retried (a timed-out read may be a server still at work); it shares
+        # the headers and cookies, so the appliance sees one client.
+        self._session_sent_once = _session(retry.new(read=False), pool_size)
+        self._session_sent_once.headers = self.session.headers
+        self._session_sent_once.cookies = self.session.cookies
 
     def request(self, method: str, path: str, *, timeout: float | None = None,
-                **kwargs) -> requests.Response:
-        """Send a request to base_url + path; a network or TLS failure is an SrpError."""
+                retry_reads: bool = True, **kwargs) -> requests.Response:
+        """Send a request to base_url + path; a network or TLS failure is an SrpError.
+
+        retry_reads=False: a read that fails (timed out, connection cut after the request
+        went out) is never sent again, for a request the server may act on twice."""
         url = self.base_url + path
+        session = self.session if retry_reads else self._session_sent_once
         try:
-            return self.session.request(method, url, verify=self.verify,
-                                        timeout=timeout or self.timeout, **kwargs)
+            return session.request(method, url, verify=self.verify,
+                                   timeout=timeout or self.timeout, **kwargs)
         except requests.exceptions.SSLError as exc:
             raise SrpError(f"TLS verification of {self.base_url} failed ({_reason(exc)}); "
                            f"give the appliance's CA with --ca-bundle") from None
@@ -100,6 +107,15 @@ class HttpClient:
 
     def close(self) -> None:
         self.session.close()
+        self._session_sent_once.close()
+
+
+def _session(retry: Retry, pool_size: int) -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def check(response: requests.Response, what: str) -> requests.Response:

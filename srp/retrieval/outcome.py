@@ -31,6 +31,7 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
     manifest: str | None = None
     reused: bool = False
+    capture: object = field(default=None, repr=False)   # the capture's CaptureSummary
 
     @property
     def exit_code(self) -> int:
@@ -47,26 +48,20 @@ class Outcome:
             "warnings": [redact(w) for w in self.warnings],
             "errors": [redact(e) for e in self.errors],
             "manifest": self.manifest, "reused": self.reused,
+            "summary": self.capture.as_json() if self.capture is not None else None,
         }
 
     def text(self) -> str:
-        """A few lines readable in a fixed-width box with no terminal."""
-        lines = [f"srp-pcap {self.vendor}: {self.status.upper()}: {self.reason}"]
-        if self.pcap:
-            lines += [f"capture:  {self.pcap}",
-                      f"size:     {_human(self.bytes)} ({self.bytes} bytes)",
-                      f"sha256:   {self.sha256}",
-                      f"packets:  {self.packets}"
-                      + (f", {self.first} to {self.last}" if self.first else "")]
-        lines.append(f"sessions: {self.found} found, {self.downloaded} downloaded, "
-                     f"{self.failed} failed")
-        for title, items in (("errors", self.errors), ("warnings", self.warnings)):
-            if items:
-                lines.append(f"{title}:")
-                lines += [f"  - {item}" for item in items[:10]]
-                if len(items) > 10:
-                    lines.append(f"  ... and {len(items) - 10} more (see the manifest)")
-        return redact("\n".join(lines))
+        """At most 40 lines readable in a fixed-width box with no terminal: how it went, the
+        file, and what the traffic in it is."""
+        from srp.summary import render_text   # here: srp.summary imports this module
+
+        return redact(render_text(
+            self.capture,
+            heading=[f"srp-pcap {self.vendor}: {self.status.upper()}: {self.reason}"],
+            details=[f"sessions: {self.found} found, {self.downloaded} downloaded, "
+                     f"{self.failed} failed"],
+            errors=self.errors, warnings=self.warnings))
 
 
 def ns_to_rfc3339(ns: int | None) -> str | None:
@@ -75,12 +70,3 @@ def ns_to_rfc3339(ns: int | None) -> str | None:
     seconds, fraction = divmod(ns, 1_000_000_000)
     stamp = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{stamp}.{fraction:09d}Z"
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} bytes"

@@ -114,7 +114,7 @@ def _fetch_all(vendor: Vendor, plan: list[Session], workdir: Path,
 
 def _fetch_one(vendor: Vendor, number: int, session: Session, workdir: Path,
                budget: ByteBudget) -> _Fetched:
-    what = f"session {session.id}"
+    what = vendor.describe(session)
     for attempt in range(1, vendor.download_attempts + 1):
         result = _Fetched(session)   # nothing of a failed try carries over
         try:
@@ -156,17 +156,19 @@ def _merge(vendor: Vendor, store: ResultStore, fetched: list[_Fetched],
     outcome.downloaded = sum(1 for f in fetched if not (f.error or f.skipped))
     outcome.errors += [f.error for f in failed]
     if skipped:
-        outcome.warnings.append(f"{len(skipped)} sessions not downloaded: {skipped[0].skipped}")
+        outcome.warnings.append(f"{vendor.count(len(skipped))} not downloaded: "
+                                f"{skipped[0].skipped}")
     empty = sum(1 for f in fetched if f.empty and not f.captures)
     if empty:
-        outcome.warnings.append(f"{empty} sessions came as captures holding no packet")
+        outcome.warnings.append(f"{vendor.count(empty)} came as captures holding no packet")
     captures = [path for f in fetched for path in f.captures]
     formats = set().union(*(f.kinds for f in fetched))
     if not captures:
         if skipped and not failed:
             outcome.status, outcome.reason = "error", "no session fits within --max-bytes"
         elif failed and outcome.downloaded == 0:
-            outcome.status, outcome.reason = "error", "no session could be downloaded"
+            outcome.status = "error"
+            outcome.reason = f"no {vendor.session_noun} could be downloaded"
         else:
             outcome.status = "no-data"
             outcome.reason = (vendor.nothing_found if outcome.found == 0 else
@@ -182,22 +184,23 @@ def _merge(vendor: Vendor, store: ResultStore, fetched: list[_Fetched],
         target, _ = store.new_paths("pcapng")
         result = merge(captures, target, format="pcapng")
     # Damage warnings name the capture's file in the private work folder: name the session.
-    names = {str(path): f"session {f.session.id}" for f in fetched for path in f.captures}
+    names = {str(path): vendor.describe(f.session) for f in fetched for path in f.captures}
     for warning in result.warnings:
         path = warning.split(": ", 1)[0]
         outcome.warnings.append(warning.replace(path, names[path], 1) if path in names
                                 else warning)
     outcome.pcap = str(target.resolve())
     outcome.sha256 = file_sha256(target)
+    outcome.capture = _summary(target, outcome.sha256, outcome.warnings)
     outcome.bytes = target.stat().st_size
     outcome.packets = result.packets
     outcome.first, outcome.last = ns_to_rfc3339(result.first_ns), ns_to_rfc3339(result.last_ns)
     if failed or skipped:
         outcome.status = "partial"
-        outcome.reason = (f"{outcome.downloaded} of {len(fetched)} sessions merged; "
+        outcome.reason = (f"{outcome.downloaded} of {vendor.count(len(fetched))} merged; "
                           f"{len(failed) + len(skipped)} could not be retrieved")
     else:
-        outcome.reason = f"{outcome.downloaded} sessions merged"
+        outcome.reason = f"{vendor.count(outcome.downloaded)} merged"
 
 
 def _capture_kind(path: Path) -> tuple[int, bool] | None:
@@ -262,4 +265,17 @@ def _reused(vendor: str, earlier: dict) -> Outcome:
         downloaded=sessions.get("downloaded", 0), failed=sessions.get("failed", 0),
         first=result.get("first"), last=result.get("last"),
         warnings=list(result.get("warnings", [])), manifest=result["manifest"])
+    outcome.capture = _summary(Path(outcome.pcap), outcome.sha256, outcome.warnings)
     return outcome
+
+
+def _summary(capture: Path, sha256: str, warnings: list[str]):
+    """The analyst's view of the merged capture; a capture that cannot be summarized is
+    still the result, with a warning."""
+    from srp.summary import summarize
+
+    try:
+        return summarize(capture, sha256=sha256)
+    except SrpError as exc:
+        warnings.append(f"could not summarize the capture: {exc}")
+        return None

@@ -43,15 +43,16 @@ class WrittenCapture:
 
 
 def write_capture(path: str | Path, frames: Iterable[tuple[int, bytes]], *, linktype: int,
-                  flavour: str = PCAP) -> WrittenCapture:
-    """Write (timestamp in ns since the epoch, frame bytes) pairs as one capture file."""
+                  flavour: str = PCAP, snaplen: int = SNAPLEN) -> WrittenCapture:
+    """Write (timestamp in ns since the epoch, frame bytes) pairs as one capture file whose
+    header announces `snaplen` (the frames are written whole)."""
     if flavour not in FLAVOURS:
         raise ValueError(f"unknown capture flavour {flavour!r} (one of {', '.join(FLAVOURS)})")
     encode = _pcapng_record if flavour == PCAPNG else _pcap_record(flavour)
     packets = 0
     with open(path, "wb") as file:
-        file.write(_pcapng_header(linktype) if flavour == PCAPNG
-                   else _pcap_header(flavour, linktype))
+        file.write(_pcapng_header(linktype, snaplen) if flavour == PCAPNG
+                   else _pcap_header(flavour, linktype, snaplen))
         last = file.tell()
         for ts_ns, frame in frames:
             last = file.tell()
@@ -61,8 +62,8 @@ def write_capture(path: str | Path, frames: Iterable[tuple[int, bytes]], *, link
     return WrittenCapture(packets, size, last if packets else size)
 
 
-def _pcap_header(flavour: str, linktype: int) -> bytes:
-    return struct.pack("<IHHiIII", _PCAP_MAGIC[flavour], 2, 4, 0, 0, SNAPLEN, linktype)
+def _pcap_header(flavour: str, linktype: int, snaplen: int) -> bytes:
+    return struct.pack("<IHHiIII", _PCAP_MAGIC[flavour], 2, 4, 0, 0, snaplen, linktype)
 
 
 def _pcap_record(flavour: str):
@@ -85,10 +86,10 @@ def _option(code: int, value: bytes) -> bytes:
     return struct.pack("<HH", code, len(value)) + value + b"\x00" * (-len(value) % 4)
 
 
-def _pcapng_header(linktype: int) -> bytes:
+def _pcapng_header(linktype: int, snaplen: int) -> bytes:
     section = struct.pack("<IHHq", _BYTE_ORDER_MAGIC, 1, 0, -1)   # length -1: not given
     section += _option(_SHB_USERAPPL, _APPLICATION) + _option(0, b"")
-    interface = struct.pack("<HHI", linktype, 0, SNAPLEN)   # no if_tsresol: microseconds
+    interface = struct.pack("<HHI", linktype, 0, snaplen)   # no if_tsresol: microseconds
     return _block(_SHB, section) + _block(_IDB, interface)
 
 

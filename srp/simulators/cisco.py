@@ -29,8 +29,6 @@ import datetime as dt
 import heapq
 import hmac
 import secrets
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -41,8 +39,8 @@ from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
 from srp.simulators.capfile import LINKTYPE_ETHERNET, PCAP, write_capture
-from srp.simulators.faults import Fault, FaultSwitch
-from srp.simulators.https import HTTPSServer, RequestError, SimulatorHandler
+from srp.simulators.faults import Fault
+from srp.simulators.https import RequestError, SimulatorHandler, VendorSimulator
 from srp.simulators.traffic import Conversation
 
 # ----------------------------------------------------------------------------------------
@@ -363,7 +361,7 @@ class _SdeeError(Exception):
         self.words = words
 
 
-class CiscoSimulator(HTTPSServer):
+class CiscoSimulator(VendorSimulator):
     """A Cisco IPS sensor on loopback HTTPS; a context manager.
 
     alerts: the event store (AlertSpecs); default: default_alerts().
@@ -384,6 +382,8 @@ class CiscoSimulator(HTTPSServer):
     """
 
     handler_class = CiscoHandler
+    fault_names = FAULTS
+    work_prefix = "srp-cisco-sim-"
 
     def __init__(self, alerts: Iterable[AlertSpec] | None = None, *,
                  username: str = "sdee-viewer", password: str | None = None,
@@ -392,7 +392,8 @@ class CiscoSimulator(HTTPSServer):
                  cidee_namespace: str = "2006", max_events: int = DEFAULT_MAX_EVENTS,
                  max_subscriptions: int = DEFAULT_SUBSCRIPTIONS, host: str = "127.0.0.1",
                  port: int = 0, cert_dir: str | Path | None = None, latency: float = 0.0):
-        super().__init__(host=host, port=port, cert_dir=cert_dir, latency=latency)
+        super().__init__(faults=faults, host=host, port=port, cert_dir=cert_dir,
+                         latency=latency)
         if cidee_namespace not in CIDEE_NAMESPACES:
             raise ValueError(f"cidee_namespace is one of {', '.join(CIDEE_NAMESPACES)}")
         self.alerts = list(default_alerts() if alerts is None else alerts)
@@ -400,7 +401,6 @@ class CiscoSimulator(HTTPSServer):
             raise ValueError("alert event ids must be unique")
         self.username = username
         self.password = password if password is not None else secrets.token_urlsafe(18)
-        self.faults = FaultSwitch(FAULTS, faults)
         self.complete_after = complete_after
         self.legacy = legacy
         self.subscription_only = subscription_only
@@ -417,7 +417,6 @@ class CiscoSimulator(HTTPSServer):
             for log_id in alert.ip_log_ids:   # a log shared by alerts is the first one's
                 self.ip_logs.setdefault(log_id, IpLog(log_id, alert, len(self.ip_logs)))
         self._static_events = self._make_static_events()
-        self._captures: Path | None = None
         self._canary: _Canary | None = None
 
     @property
@@ -431,13 +430,6 @@ class CiscoSimulator(HTTPSServer):
     @property
     def canary_hits(self) -> list[str]:
         return list(self._canary.hits)
-
-    def set_faults(self, *faults: Fault | str) -> None:
-        """Replace the faults in force (takes effect with the next request)."""
-        self.faults.set(*faults)
-
-    def clear_faults(self) -> None:
-        self.faults.clear()
 
     # --- events ---
 
@@ -541,7 +533,7 @@ class CiscoSimulator(HTTPSServer):
     def capture_path(self, log: IpLog | int) -> Path:
         """The log's libpcap file (made on first use)."""
         log = self.ip_logs[log] if isinstance(log, int) else log
-        path = self._captures / f"{log.index:06d}.pcap"
+        path = self.work_dir / f"{log.index:06d}.pcap"
         with self.lock:
             if not path.exists():
                 partial = path.with_name(path.name + ".part")
@@ -550,20 +542,11 @@ class CiscoSimulator(HTTPSServer):
         return path
 
     def start(self) -> CiscoSimulator:
-        if self._captures is None:
-            self._captures = Path(tempfile.mkdtemp(prefix="srp-cisco-sim-"))
+        if self.work_dir is None:   # not started yet, or stopped: a new canary as well
             self._canary = _Canary()
-        try:
-            super().start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return super().start()
 
     def stop(self) -> None:
         super().stop()
         if self._canary is not None:
             self._canary.stop()
-        if self._captures is not None:
-            shutil.rmtree(self._captures, ignore_errors=True)
-            self._captures = None

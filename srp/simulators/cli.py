@@ -16,9 +16,10 @@ def simulate() -> None:
     """Run a look-alike of a capture appliance on this machine, for tests and demos."""
 
 
-def fault_list(module: str):
-    """A click callback reading --fault NAME or NAME:N (the first N requests it applies to),
-    the names checked against the FAULTS of srp.simulators.<module>."""
+def fault_option(module: str, names: str):
+    """--fault NAME or NAME:N (the first N requests it applies to), repeatable, the names
+    checked against the FAULTS of srp.simulators.<module>. `names` lists them for --help,
+    which stays import-free."""
 
     def parse(ctx, param, values):
         from importlib import import_module
@@ -37,11 +38,16 @@ def fault_list(module: str):
             faults.append(Fault(name, first=int(count) if count else None))
         return faults
 
-    return parse
+    return click.option("--fault", "faults", multiple=True, callback=parse, metavar="NAME[:N]",
+                        help=f"Switch a fault on, for every request or the first N: {names}. "
+                             f"Repeatable.")
 
 
-def serve(simulator, describe) -> None:
-    """Start `simulator`, print `describe()`'s lines, and serve until Ctrl-C or SIGTERM."""
+def serve(simulator, faults, *, title: str, details: list[str], retrieve: str,
+          credentials: str, selection: str) -> None:
+    """Start `simulator`; say where it listens, its `details` and `faults`, and the srp-pcap
+    command line that retrieves `retrieve` from it (with `credentials` and `selection`);
+    serve until Ctrl-C or SIGTERM."""
     try:
         simulator.start()
     except OSError as exc:
@@ -53,9 +59,17 @@ def serve(simulator, describe) -> None:
     # shell started it with SIGINT ignored, as it does for a background job.
     previous = {number: signal.signal(number, lambda *_: stopped.set())
                 for number in (signal.SIGINT, signal.SIGTERM)}
+    vendor = click.get_current_context().info_name   # `simulate netmon` -> `srp-pcap netmon`
     try:
-        for line in describe():
+        click.echo(f"{title} simulator listening on {simulator.url}")
+        click.echo(f"CA bundle: {simulator.ca_bundle}")
+        for line in details:
             click.echo(line)
+        if faults:
+            click.echo(f"Faults:    {', '.join(fault.name for fault in faults)}")
+        click.echo(f"Retrieve {retrieve} with:")
+        click.echo(f"  srp-pcap {vendor} --address {simulator.url} {credentials} "
+                   f"--ca-bundle {simulator.ca_bundle} {selection} --pcap-dir ./pcaps")
         click.echo("Press Ctrl-C to stop.")
         while not stopped.wait(0.5):
             pass
@@ -86,10 +100,7 @@ def listening_options(command):
 @simulate.command(name="netmon")
 @listening_options
 @click.option("--api-key", metavar="KEY", help="The API key to accept (default: a random one).")
-@click.option("--fault", "faults", multiple=True, callback=fault_list("netmon"), metavar="NAME[:N]",
-              # The names are netmon.FAULTS, listed here to keep `--help` import-free.
-              help="Switch a fault on, for every request or the first N: 503, reset, 401, "
-                   "html, truncated, slow, not-7z-garbage. Repeatable.")
+@fault_option("netmon", "503, reset, 401, html, truncated, slow, not-7z-garbage")
 @click.option("--sessions", type=click.IntRange(1, 100_000), default=12, show_default=True,
               metavar="N", help="Sessions in the catalogue (over the last hour, 3 domains, "
                                 "every sixth not captured).")
@@ -101,30 +112,21 @@ def netmon(host, port, cert_dir, api_key, faults, sessions):
     simulator = NetMonSimulator(catalogue, api_key=api_key, faults=faults, host=host,
                                 port=port, cert_dir=cert_dir)
 
-    def describe():
-        captured = sum(spec.captured for spec in catalogue)
-        domains = sorted({spec.domain for spec in catalogue})
-        yield f"NetMon simulator listening on {simulator.url}"
-        yield f"CA bundle: {simulator.ca_bundle}"
-        yield f"API key:   {simulator.api_key}"
-        yield (f"Sessions:  {len(catalogue)} over the last hour, {captured} captured, "
-               f"domains {', '.join(domains)}")
-        if faults:
-            yield f"Faults:    {', '.join(fault.name for fault in faults)}"
-        yield "Retrieve them with:"
-        yield (f"  srp-pcap netmon --address {simulator.url} --api-key {simulator.api_key} "
-               f"--ca-bundle {simulator.ca_bundle} --query {domains[0]} --pcap-dir ./pcaps")
-
-    serve(simulator, describe)
+    captured = sum(spec.captured for spec in catalogue)
+    domains = sorted({spec.domain for spec in catalogue})
+    serve(simulator, faults, title="NetMon",
+          details=[f"API key:   {simulator.api_key}",
+                   f"Sessions:  {len(catalogue)} over the last hour, {captured} captured, "
+                   f"domains {', '.join(domains)}"],
+          retrieve="them", credentials=f"--api-key {simulator.api_key}",
+          selection=f"--query {domains[0]}")
 
 
 @simulate.command(name="stamus")
 @listening_options
 @click.option("--token", metavar="TOKEN", help="The API token to accept (default: a random one).")
-@click.option("--fault", "faults", multiple=True, callback=fault_list("stamus"), metavar="NAME[:N]",
-              # The names are stamus.FAULTS, listed here to keep `--help` import-free.
-              help="Switch a fault on, for every request or the first N: cut, no-alert, "
-                   "no-capture-file, header-only, slow-extract, html-500, 401. Repeatable.")
+@fault_option("stamus", "cut, no-alert, no-capture-file, header-only, slow-extract, "
+                        "html-500, 401")
 @click.option("--alerts", type=click.IntRange(1, 10_000), default=6, show_default=True,
               metavar="N", help="Alerting flows in the catalogue (over the last hour, two "
                                 "signatures, every fourth flow not stored).")
@@ -139,23 +141,14 @@ def stamus(host, port, cert_dir, token, faults, alerts, shape):
     simulator = StamusSimulator(catalogue, token=token, faults=faults, shape=shape, host=host,
                                 port=port, cert_dir=cert_dir)
 
-    def describe():
-        first = catalogue[0]
-        signatures = sorted({spec.signature_id for spec in catalogue})
-        stored = len({spec.flow_id for spec in catalogue if spec.captured})
-        yield f"Stamus simulator listening on {simulator.url}"
-        yield f"CA bundle: {simulator.ca_bundle}"
-        yield f"Token:     {simulator.token}"
-        yield (f"Alerts:    {len(catalogue)} of {alerts} flows over the last hour, {stored} "
-               f"flows stored, signatures {', '.join(map(str, signatures))}")
-        if faults:
-            yield f"Faults:    {', '.join(fault.name for fault in faults)}"
-        yield "Retrieve a signature's flows with:"
-        yield (f"  srp-pcap stamus --address {simulator.url} --token {simulator.token} "
-               f"--ca-bundle {simulator.ca_bundle} --signature-id {first.signature_id} "
-               f"--pcap-dir ./pcaps")
-
-    serve(simulator, describe)
+    signatures = sorted({spec.signature_id for spec in catalogue})
+    stored = len({spec.flow_id for spec in catalogue if spec.captured})
+    serve(simulator, faults, title="Stamus",
+          details=[f"Token:     {simulator.token}",
+                   f"Alerts:    {len(catalogue)} of {alerts} flows over the last hour, {stored} "
+                   f"flows stored, signatures {', '.join(map(str, signatures))}"],
+          retrieve="a signature's flows", credentials=f"--token {simulator.token}",
+          selection=f"--signature-id {catalogue[0].signature_id}")
 
 
 @simulate.command(name="cisco")
@@ -163,10 +156,7 @@ def stamus(host, port, cert_dir, token, faults, alerts, shape):
 @click.option("--username", default="sdee-viewer", show_default=True, metavar="USER",
               help="The account to accept.")
 @click.option("--password", metavar="PASS", help="Its password (default: a random one).")
-@click.option("--fault", "faults", multiple=True, callback=fault_list("cisco"), metavar="NAME[:N]",
-              # The names are cisco.FAULTS, listed here to keep `--help` import-free.
-              help="Switch a fault on, for every request or the first N: never-completes, "
-                   "unknown-id, 401, xml-error, hostile-entity. Repeatable.")
+@fault_option("cisco", "never-completes, unknown-id, 401, xml-error, hostile-entity")
 @click.option("--complete-after", type=click.FloatRange(min=0), default=5, show_default=True,
               metavar="SECONDS", help="How long an IP log takes to complete once first asked "
                                       "for (0: complete from the start).")
@@ -187,19 +177,10 @@ def cisco(host, port, cert_dir, username, password, faults, complete_after, lega
                                subscription_only=subscription_only, cidee_namespace=cidee,
                                host=host, port=port, cert_dir=cert_dir)
 
-    def describe():
-        yield f"Cisco IPS simulator listening on {simulator.url}"
-        yield f"CA bundle: {simulator.ca_bundle}"
-        yield f"Account:   {simulator.username} / {simulator.password}"
-        for alert in catalogue:
-            logs = ", ".join(map(str, alert.ip_log_ids)) or "none"
-            yield (f"Alert:     {alert.event_id} ({alert.signature_description}), "
-                   f"IP logs: {logs}")
-        if faults:
-            yield f"Faults:    {', '.join(fault.name for fault in faults)}"
-        yield "Retrieve an alert's IP logs with:"
-        yield (f"  srp-pcap cisco --address {simulator.url} --username {simulator.username} "
-               f"--password {simulator.password} --ca-bundle {simulator.ca_bundle} "
-               f"--event-id {catalogue[0].event_id} --pcap-dir ./pcaps")
-
-    serve(simulator, describe)
+    alerts = [f"Alert:     {alert.event_id} ({alert.signature_description}), IP logs: "
+              f"{', '.join(map(str, alert.ip_log_ids)) or 'none'}" for alert in catalogue]
+    serve(simulator, faults, title="Cisco IPS",
+          details=[f"Account:   {simulator.username} / {simulator.password}", *alerts],
+          retrieve="an alert's IP logs",
+          credentials=f"--username {simulator.username} --password {simulator.password}",
+          selection=f"--event-id {catalogue[0].event_id}")

@@ -4,6 +4,8 @@
   client can trust it directly (`--ca-bundle`, requests' `verify=`);
 - HTTPSServer: a threaded HTTPS server on a background thread, a context manager, with a
   log of every request (secrets masked) for tests to assert on, and an optional latency;
+- VendorSimulator: the HTTPSServer an appliance simulator is, with faults to switch on and
+  off while it runs and a work folder for its files;
 - SimulatorHandler: the request handler base a vendor simulator routes in, with helpers to
   answer JSON, errors, bytes, a file streamed in chunks, or to break the connection.
 """
@@ -26,7 +28,10 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterable
 from urllib.parse import urlsplit
+
+from srp.simulators.faults import Fault, FaultSwitch
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 CERT_FILE = "simulator-cert.pem"
@@ -420,3 +425,49 @@ class HTTPSServer:
 
     def __exit__(self, *exc_info):
         self.stop()
+
+
+class VendorSimulator(HTTPSServer):
+    """An appliance simulator: an HTTPSServer with faults (FaultSwitch) that tests switch on
+    and off while it runs, and a work folder for the files it serves, made at start() and
+    removed at stop().
+
+    Subclasses set `fault_names` (their FAULTS) and `work_prefix`.
+    """
+
+    fault_names: tuple[str, ...] = ()
+    work_prefix = "srp-simulator-"
+
+    def __init__(self, *, faults: Iterable[Fault | str] = (), host: str = "127.0.0.1",
+                 port: int = 0, cert_dir: str | Path | None = None, latency: float = 0.0):
+        super().__init__(host=host, port=port, cert_dir=cert_dir, latency=latency)
+        self.faults = FaultSwitch(self.fault_names, faults)
+        self.work_dir: Path | None = None
+
+    def set_faults(self, *faults: Fault | str) -> None:
+        """Replace the faults in force (takes effect with the next request)."""
+        self.faults.set(*faults)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def make_work_dir(self) -> Path:
+        """The work folder, made when there is none (before the first start, after a stop)."""
+        if self.work_dir is None:
+            self.work_dir = Path(tempfile.mkdtemp(prefix=self.work_prefix))
+        return self.work_dir
+
+    def start(self) -> VendorSimulator:
+        self.make_work_dir()
+        try:
+            super().start()
+        except BaseException:
+            self.stop()   # a start that failed leaves no folder behind
+            raise
+        return self
+
+    def stop(self) -> None:
+        super().stop()
+        if self.work_dir is not None:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+            self.work_dir = None

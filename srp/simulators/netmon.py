@@ -20,8 +20,6 @@ import os
 import random
 import re
 import secrets
-import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -33,8 +31,8 @@ from urllib.parse import unquote
 
 from srp.simulators import lucene
 from srp.simulators.capfile import LINKTYPE_ETHERNET, PCAP, PCAPNG
-from srp.simulators.faults import Fault, FaultSwitch
-from srp.simulators.https import HTTPSServer, RequestError, SimulatorHandler
+from srp.simulators.faults import Fault
+from srp.simulators.https import RequestError, SimulatorHandler, VendorSimulator
 from srp.simulators.traffic import Conversation
 
 # ----------------------------------------------------------------------------------------
@@ -394,7 +392,7 @@ def _count_field(request: dict, name: str, default: int, minimum: int) -> int:
     return value
 
 
-class NetMonSimulator(HTTPSServer):
+class NetMonSimulator(VendorSimulator):
     """A NetMon appliance on loopback HTTPS; a context manager.
 
     sessions: the catalogue (SessionSpecs); default: default_sessions().
@@ -409,12 +407,15 @@ class NetMonSimulator(HTTPSServer):
     """
 
     handler_class = NetMonHandler
+    fault_names = FAULTS
+    work_prefix = "srp-netmon-sim-"
 
     def __init__(self, sessions: Iterable[SessionSpec] | None = None, *,
                  api_key: str | None = None, faults: Iterable[Fault | str] = (),
                  max_page_size: int = DEFAULT_LIMIT, host: str = "127.0.0.1", port: int = 0,
                  cert_dir: str | Path | None = None, latency: float = 0.0):
-        super().__init__(host=host, port=port, cert_dir=cert_dir, latency=latency)
+        super().__init__(faults=faults, host=host, port=port, cert_dir=cert_dir,
+                         latency=latency)
         specs = list(default_sessions() if sessions is None else sessions)
         if len({spec.id for spec in specs}) != len(specs):
             raise ValueError("session ids must be unique")
@@ -422,20 +423,12 @@ class NetMonSimulator(HTTPSServer):
         self.sessions = sorted(catalogue, key=lambda session: (session.start_ns, session.index))
         self._by_id = {session.spec.id: session for session in self.sessions}
         self.api_key = api_key if api_key is not None else secrets.token_urlsafe(24)
-        self.faults = FaultSwitch(FAULTS, faults)
         self.max_page_size = max_page_size
         self.uncaptured_requests: list[str] = []
         self.store: CaptureStore | None = None
 
     def session(self, session_id: str) -> CatalogueSession | None:
         return self._by_id.get(session_id)
-
-    def set_faults(self, *faults: Fault | str) -> None:
-        """Replace the faults in force (takes effect with the next request)."""
-        self.faults.set(*faults)
-
-    def clear_faults(self) -> None:
-        self.faults.clear()
 
     def capture_path(self, session_id: str) -> Path:
         """The session's whole capture file, as the archive holds it (made if needed)."""
@@ -449,16 +442,9 @@ class NetMonSimulator(HTTPSServer):
 
     def start(self) -> NetMonSimulator:
         if self.store is None:
-            self.store = CaptureStore(Path(tempfile.mkdtemp(prefix="srp-netmon-sim-")))
-        try:
-            super().start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+            self.store = CaptureStore(self.make_work_dir())
+        return super().start()
 
     def stop(self) -> None:
         super().stop()
-        if self.store is not None:
-            shutil.rmtree(self.store.directory, ignore_errors=True)
-            self.store = None
+        self.store = None

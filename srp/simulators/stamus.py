@@ -32,8 +32,6 @@ import re
 import secrets
 import shutil
 import string
-import struct
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -45,8 +43,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from srp.simulators import lucene
 from srp.simulators.capfile import LINKTYPE_ETHERNET, PCAP, write_capture
-from srp.simulators.faults import Fault, FaultSwitch
-from srp.simulators.https import HTTPSServer, RequestError, SimulatorHandler
+from srp.simulators.faults import Fault
+from srp.simulators.https import RequestError, SimulatorHandler, VendorSimulator
 from srp.simulators.traffic import Conversation
 
 # ----------------------------------------------------------------------------------------
@@ -224,13 +222,6 @@ def matches(query, document: dict[str, str]) -> bool:
         elif query.text.casefold() == value.casefold():
             return True
     return False
-
-
-def _set_snaplen(path: Path) -> None:
-    """Suricata writes conditional pcap with a snaplen of 65536 (capfile writes 262144)."""
-    with open(path, "r+b") as file:
-        file.seek(16)   # the snaplen field of the libpcap global header
-        file.write(struct.pack("<I", SNAPLEN))
 
 
 class StamusHandler(SimulatorHandler):
@@ -419,7 +410,7 @@ def _number(params: dict[str, str], name: str, default: int) -> int:
     return int(value)
 
 
-class StamusSimulator(HTTPSServer):
+class StamusSimulator(VendorSimulator):
     """A Stamus Central Server on loopback HTTPS; a context manager.
 
     alerts: the catalogue (AlertSpecs); default: default_alerts().
@@ -435,12 +426,15 @@ class StamusSimulator(HTTPSServer):
     """
 
     handler_class = StamusHandler
+    fault_names = FAULTS
+    work_prefix = "srp-stamus-sim-"
 
     def __init__(self, alerts: Iterable[AlertSpec] | None = None, *, token: str | None = None,
                  faults: Iterable[Fault | str] = (), shape: str = "flat",
                  max_page_size: int = 100, host: str = "127.0.0.1", port: int = 0,
                  cert_dir: str | Path | None = None, latency: float = 0.0):
-        super().__init__(host=host, port=port, cert_dir=cert_dir, latency=latency)
+        super().__init__(faults=faults, host=host, port=port, cert_dir=cert_dir,
+                         latency=latency)
         specs = list(default_alerts() if alerts is None else alerts)
         if len({spec.es_id for spec in specs}) != len(specs):
             raise ValueError("alert _ids must be unique")
@@ -455,32 +449,23 @@ class StamusSimulator(HTTPSServer):
         self.alerts = sorted((Alert(spec, self.flows[spec.flow_id]) for spec in specs),
                              key=lambda alert: alert.time_ms, reverse=True)
         self.token = token if token is not None else secrets.token_hex(20)
-        self.faults = FaultSwitch(FAULTS, faults)
         self.shape = shape
         self.max_page_size = max_page_size
         self.uncaptured_requests: list[str] = []
-        self.directory: Path | None = None
         self._uploads: dict[str, dict] = {}                 # _id -> the uploaded alert
         self._extracted: dict[str, tuple[Path, Flow]] = {}  # _id -> its pcap, until served
         self._files_lock = threading.Lock()
         self._serial = itertools.count()
 
-    def set_faults(self, *faults: Fault | str) -> None:
-        """Replace the faults in force (takes effect with the next request)."""
-        self.faults.set(*faults)
-
-    def clear_faults(self) -> None:
-        self.faults.clear()
-
     def flow_capture(self, flow_id: int) -> Path:
         """The flow's whole capture, as an extraction writes it (made if needed)."""
         flow = self.flows[flow_id]
         with flow.lock:
-            path = self.directory / f"flow{flow.index:06d}.pcap"
+            path = self.work_dir / f"flow{flow.index:06d}.pcap"
             if not path.exists():
                 partial = path.with_name(path.name + ".part")
-                write_capture(partial, flow.frames(), linktype=LINKTYPE_ETHERNET, flavour=PCAP)
-                _set_snaplen(partial)
+                write_capture(partial, flow.frames(), linktype=LINKTYPE_ETHERNET, flavour=PCAP,
+                              snaplen=SNAPLEN)
                 os.replace(partial, path)
             return path
 
@@ -505,10 +490,9 @@ class StamusSimulator(HTTPSServer):
         return self.flows.get(flow_id) if isinstance(flow_id, int) else None
 
     def extract(self, name: str, flow: Flow, header_only: bool = False) -> None:
-        target = self.directory / f"extracted{next(self._serial):06d}.pcap"
+        target = self.work_dir / f"extracted{next(self._serial):06d}.pcap"
         if header_only:
-            write_capture(target, [], linktype=LINKTYPE_ETHERNET, flavour=PCAP)
-            _set_snaplen(target)
+            write_capture(target, [], linktype=LINKTYPE_ETHERNET, flavour=PCAP, snaplen=SNAPLEN)
         else:
             shutil.copyfile(self.flow_capture(flow.spec.flow_id), target)
         with self._files_lock:
@@ -526,20 +510,7 @@ class StamusSimulator(HTTPSServer):
         with self._files_lock:
             return self._extracted.pop(name, None)
 
-    def start(self) -> StamusSimulator:
-        if self.directory is None:
-            self.directory = Path(tempfile.mkdtemp(prefix="srp-stamus-sim-"))
-        try:
-            super().start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
     def stop(self) -> None:
         super().stop()
-        if self.directory is not None:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            self.directory = None
         self._uploads.clear()
         self._extracted.clear()

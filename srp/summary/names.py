@@ -19,7 +19,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from srp.summary.headers import DNS_PORT, TCP, UDP, Packet
+from srp.capture.headers import TCP, UDP, Packet
+from srp.summary.headers import DNS_PORT
 from srp.summary.printable import printable
 
 CANDIDATES = 1000            # packets decoded at most per kind (scapy takes ~0.2 ms for each)

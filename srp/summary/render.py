@@ -25,7 +25,6 @@ WIDTH = 100
 MAX_LINES = 40
 _INDENT = " " * 10                   # values start after "packets:  " and the like
 _HEADING_LINES = 3                   # a long status line wraps to at most this many
-_PATH_LINES = 3
 _PROBLEM_LINES = 5                   # errors and warnings get at least this many lines
 _ITEM_LINES = 2                      # one error or warning wraps to at most this many
 _NAME_LINES = {"dns:": 3, "http:": 2, "tls sni:": 3}
@@ -88,11 +87,8 @@ def _wrap(text: str, width: int, first: str, later: str, max_lines: int) -> list
 
 
 def _capture_lines(summary: CaptureSummary, width: int) -> list[str]:
-    path = printable(summary.path)
-    room = width - len(_INDENT)
-    chunks = [path[at:at + room] for at in range(0, len(path), room)][:_PATH_LINES]
-    lines = [("capture:  " if index == 0 else _INDENT) + chunk
-             for index, chunk in enumerate(chunks)]
+    # The path is never cut or wrapped, however long: the analyst copies it whole.
+    lines = [f"capture:  {printable(summary.path)}"]
     packets = f"packets:  {summary.packets}"
     if summary.first_ns is not None:
         packets += (f", {ns_to_rfc3339(summary.first_ns)} to {ns_to_rfc3339(summary.last_ns)} "

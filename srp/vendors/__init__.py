@@ -32,6 +32,8 @@ class Vendor(ABC):
     # How often the core tries one session's download when the transfer breaks off;
     # a vendor whose downloads cannot simply be repeated retries inside fetch instead.
     download_attempts: ClassVar[int] = 3
+    # What one session is called on this appliance, in messages: "session 12", "flow 9".
+    session_noun: ClassVar[str] = "session"
     # "No data" in the appliance's own terms: the analyst reads the one that applies.
     nothing_found: ClassVar[str] = "no session matched"
     nothing_captured: ClassVar[str] = "none of the sessions has captured packets"
@@ -51,6 +53,13 @@ class Vendor(ABC):
     @abstractmethod
     def fetch(self, session: Session, dest: Path, budget: ByteBudget) -> Downloaded:
         """Download one session's capture (or archive) into `dest`."""
+
+    def describe(self, session: Session) -> str:
+        return f"{self.session_noun} {session.id}"
+
+    def count(self, number: int) -> str:
+        """"1 flow", "3 flows"."""
+        return f"{number} {self.session_noun}{'' if number == 1 else 's'}"
 
     def close(self) -> None:
         """Release connections."""

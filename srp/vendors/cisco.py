@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -22,7 +23,8 @@ from typing import Iterator
 
 import requests
 
-from srp.capture.headers import PacketHeaders, filter_capture
+from srp.capture.filter import filter_capture
+from srp.capture.headers import Packet
 from srp.errors import CaptureError, SrpError, UsageError
 from srp.retrieval.download import (CAPTURE_KINDS, CHUNK, ByteBudget, Downloaded,
                                     DownloadError, NotACapture, save_body)
@@ -67,18 +69,18 @@ class Participants:
     attacker: Endpoint
     targets: tuple[Endpoint, ...]
 
-    def matches(self, headers: PacketHeaders | None) -> bool:
+    def matches(self, packet: Packet | None) -> bool:
         """A packet between the attacker and a target, either way. Ports must match when the
         alert gives them and the packet carries them (fragments and ICMP carry none)."""
-        if headers is None:
+        if packet is None:
             return False
-        src, dst = (headers.src, headers.sport), (headers.dst, headers.dport)
+        src, dst = (packet.src, packet.sport), (packet.dst, packet.dport)
         return any((_is_endpoint(src, self.attacker) and _is_endpoint(dst, target))
                    or (_is_endpoint(src, target) and _is_endpoint(dst, self.attacker))
                    for target in self.targets)
 
 
-def _is_endpoint(side: tuple[str, int | None], endpoint: Endpoint) -> bool:
+def _is_endpoint(side: tuple[bytes, int | None], endpoint: Endpoint) -> bool:
     address, port = side
     return address == endpoint.address and (endpoint.port is None or port is None
                                             or port == endpoint.port)
@@ -86,6 +88,7 @@ def _is_endpoint(side: tuple[str, int | None], endpoint: Endpoint) -> bool:
 
 class Cisco(Vendor):
     name = "cisco"
+    session_noun = "IP log"
     nothing_captured = "the alert's IP logs hold no packets"
 
     def __init__(self, client: HttpClient, username: str, password: str, *,
@@ -328,5 +331,8 @@ def _ns(moment: datetime) -> int:
 def _endpoint_text(endpoint: Endpoint | None) -> str | None:
     if endpoint is None:
         return None
-    address = f"[{endpoint.address}]" if ":" in endpoint.address else endpoint.address
+    if len(endpoint.address) == 4:
+        address = socket.inet_ntop(socket.AF_INET, endpoint.address)
+    else:
+        address = f"[{socket.inet_ntop(socket.AF_INET6, endpoint.address)}]"
     return address + (f":{endpoint.port}" if endpoint.port is not None else "")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from srp.capture.headers import normal_address
+from srp.capture.headers import packed_address
 from srp.errors import SrpError
 from srp.redaction import redact
 from srp.retrieval.http import server_words
@@ -68,7 +68,7 @@ class SensorSaid(SrpError):
 
 @dataclass(frozen=True)
 class Endpoint:
-    address: str                 # normalised (srp.capture.headers.normal_address)
+    address: bytes               # packed (srp.capture.headers.packed_address)
     port: int | None             # None when the alert gives none (or 0)
 
 
@@ -217,7 +217,7 @@ def _endpoint(element) -> Endpoint | None:
     if element is None:
         return None
     try:
-        address = normal_address(element.findtext(_sd(ADDRESS)) or "")
+        address = packed_address(element.findtext(_sd(ADDRESS)) or "")
     except ValueError:
         return None
     port = _integer(element.findtext(_sd(PORT)))

@@ -102,7 +102,7 @@ class NetMon(Vendor):
         raise SrpError(f"NetMon session search: still paging after {MAX_PAGES} pages")
 
     def fetch(self, session: Session, dest: Path, budget: ByteBudget) -> Downloaded:
-        what = f"session {session.id}"
+        what = self.describe(session)
         path = PCAP_PATH.format(id=quote(session.id, safe=""))
         response = self._call("GET", path, what, stream=True)
         with response:

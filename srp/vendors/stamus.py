@@ -75,6 +75,7 @@ def _probe_name(value) -> str | None:
 
 class Stamus(Vendor):
     name = "stamus"
+    session_noun = "flow"
     # Only `fetch` can repeat a one-shot download: it starts again at the upload.
     download_attempts = 1
 
@@ -219,7 +220,7 @@ class Stamus(Vendor):
 
     def fetch(self, session: Session, dest: Path, budget: ByteBudget) -> Downloaded:
         alert = self._alerts[session.id]
-        what = f"session {session.id}"
+        what = self.describe(session)
         for attempt in range(1, FETCH_ATTEMPTS + 1):
             try:
                 return self._fetch_once(alert, dest, budget, what)
@@ -236,10 +237,14 @@ class Stamus(Vendor):
                     what: str) -> Downloaded:
         on_probe = {HOST_PARAM: alert.probe}
         body = json.dumps(alert.received).encode()
+        # Neither POST is sent again when its answer does not come (the server may have
+        # acted on it): an extraction may still run on the probe, a second would join it.
         self._step("POST", UPLOAD_PATH, f"{what}: upload", UPLOAD_DONE, params=on_probe,
-                   files={UPLOAD_FIELD: ("alert.json", body, "application/json")})
+                   files={UPLOAD_FIELD: ("alert.json", body, "application/json")},
+                   retry_reads=False)
         self._step("POST", EXTRACT_PATH.format(name=alert.file_name), f"{what}: extraction",
-                   EXTRACT_DONE, params=on_probe, timeout=self._extract_timeout)
+                   EXTRACT_DONE, params=on_probe, timeout=self._extract_timeout,
+                   retry_reads=False)
         self._step("GET", RETRIEVE_PATH.format(name=alert.file_name), f"{what}: retrieval",
                    RETRIEVE_DONE, params=on_probe)
         response = self._call("GET", DOWNLOAD_PATH.format(name=alert.file_name),
