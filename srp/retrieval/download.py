@@ -164,6 +164,12 @@ def _not_a_capture(what: str, head: bytes, response: requests.Response) -> NotAC
     return NotACapture(f"{what}: the server sent no capture: {said or fallback}", head)
 
 
+def preload() -> None:
+    """Import the 7z unpacker now (it takes a third of a second; a retrieval does it while it
+    waits on the network)."""
+    import py7zr  # noqa: F401
+
+
 def unpack(download: Downloaded, workdir: Path, budget: ByteBudget, what: str) -> list[Path]:
     """The capture files a download holds: itself, or what its gzip or 7z archive holds."""
     if download.kind in CAPTURE_KINDS:

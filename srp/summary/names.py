@@ -152,6 +152,12 @@ def _host(raw: bytes) -> str:
     return printable(raw.rstrip(b".").lower(), NAME_LIMIT)
 
 
+def preload() -> None:
+    """Import scapy's DNS and HTTP layers now (a retrieval does it while it waits on the
+    network, so that its summary need not wait for the import)."""
+    _scapy_decoders()
+
+
 def _scapy_decoders():
     """DNS and HTTP readers backed by scapy, imported on first use: the command line starts
     without it, and its import must not print (it logs what it cannot find on the host)."""

@@ -32,6 +32,8 @@ class Vendor(ABC):
     # How often the core tries one session's download when the transfer breaks off;
     # a vendor whose downloads cannot simply be repeated retries inside fetch instead.
     download_attempts: ClassVar[int] = 3
+    # Whether the appliance serves sessions as archives (7z, gzip) rather than captures.
+    serves_archives: ClassVar[bool] = False
     # What one session is called on this appliance, in messages: "session 12", "flow 9".
     session_noun: ClassVar[str] = "session"
     # "No data" in the appliance's own terms: the analyst reads the one that applies.

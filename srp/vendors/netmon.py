@@ -40,6 +40,7 @@ def lucene_phrase(value: str) -> str:
 
 class NetMon(Vendor):
     name = "netmon"
+    serves_archives = True   # every session comes as a 7z archive
     nothing_found = "no NetMon session matched the query in the time window"
     nothing_captured = "the matching NetMon sessions have no captured packets"
 
