@@ -192,3 +192,14 @@ def test_contradictory_or_missing_tls_options_are_usage_errors(sim, tmp_path, tl
     run = run_srp(*args)
     assert run.returncode == 2, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and "--ca-bundle" in run.stderr
+
+
+def test_the_environment_proxy_is_used_unless_no_proxy_names_the_appliance(sim, tmp_path):
+    dead_proxy = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
+                  "NO_PROXY": "", "no_proxy": ""}
+    through_proxy = run_srp(*netmon_args(sim, tmp_path), env=dead_proxy)
+    assert through_proxy.returncode == 1
+    assert "cannot reach" in through_proxy.stderr
+    bypassed = run_srp(*netmon_args(sim, tmp_path),
+                       env={**dead_proxy, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"})
+    assert bypassed.returncode == 0, bypassed.stderr

@@ -69,13 +69,13 @@ class HttpClient:
             backoff_factor=0.5, backoff_max=10, status_forcelist=RETRY_STATUSES,
             allowed_methods=frozenset(retry_methods or ("GET", "HEAD", "POST")),
             respect_retry_after_header=True, raise_on_status=False)
-        self.session = _session(retry, pool_size)
+        self.session = _session(retry, pool_size, base_url)
         self.session.headers["User-Agent"] = f"srp-pcap/{__version__}"
         self.session.headers.update(headers or {})
         # Requests that must not reach the server twice go through a session whose reads
         # are never retried (a timed-out read may be a server still at work); it shares
         # the headers and cookies, so the appliance sees one client.
-        self._session_sent_once = _session(retry.new(read=False), pool_size)
+        self._session_sent_once = _session(retry.new(read=False), pool_size, base_url)
         self._session_sent_once.headers = self.session.headers
         self._session_sent_once.cookies = self.session.cookies
 
@@ -110,8 +110,13 @@ class HttpClient:
         self._session_sent_once.close()
 
 
-def _session(retry: Retry, pool_size: int) -> requests.Session:
+def _session(retry: Retry, pool_size: int, base_url: str) -> requests.Session:
     session = requests.Session()
+    # Every request goes to one appliance: its proxy (HTTPS_PROXY, NO_PROXY, or Windows'
+    # settings) is looked up once here, not again for each of hundreds of downloads. With
+    # the environment then left alone, no REQUESTS_CA_BUNDLE or .netrc steps in either.
+    session.proxies = requests.utils.get_environ_proxies(base_url)
+    session.trust_env = False
     adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
