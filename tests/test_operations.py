@@ -203,3 +203,14 @@ def test_the_environment_proxy_is_used_unless_no_proxy_names_the_appliance(sim, 
     bypassed = run_srp(*netmon_args(sim, tmp_path),
                        env={**dead_proxy, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"})
     assert bypassed.returncode == 0, bypassed.stderr
+
+
+def test_without_ca_bundle_the_environment_bundle_is_trusted(sim, tmp_path):
+    args = netmon_args(sim, tmp_path)
+    at = args.index("--ca-bundle")
+    del args[at:at + 2]
+    trusted = run_srp(*args, env={"REQUESTS_CA_BUNDLE": str(sim.ca_bundle),
+                                  "CURL_CA_BUNDLE": ""})
+    assert trusted.returncode == 0, trusted.stderr
+    untrusted = run_srp(*args, env={"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": ""})
+    assert untrusted.returncode == 1 and "TLS verification" in untrusted.stderr

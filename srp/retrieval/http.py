@@ -10,6 +10,7 @@ environment's bundle apply, which is what a host without --ca-bundle expects.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -56,7 +57,11 @@ class HttpClient:
             raise UsageError(f"--ca-bundle {ca_bundle}: no such file")
         self.base_url = base_url
         self.timeout = timeout
-        self.verify: str | bool = str(ca_bundle) if ca_bundle else not insecure
+        # --ca-bundle, else the bundle the environment names (as requests would take it),
+        # else requests' own list.
+        self.verify: str | bool = (str(ca_bundle) if ca_bundle else False if insecure else
+                                   os.environ.get("REQUESTS_CA_BUNDLE")
+                                   or os.environ.get("CURL_CA_BUNDLE") or True)
         if insecure:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
             print("srp-pcap: WARNING: TLS certificate verification is OFF (--insecure): "
