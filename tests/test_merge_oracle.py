@@ -51,6 +51,7 @@ from capgen import (
     write_pcap,
     write_pcapng,
 )
+import srp.capture.merge
 from conftest import CORPUS, run_srp
 from srp.capture import open_capture
 from srp.capture.model import BLOCK
@@ -367,6 +368,32 @@ def test_large_inputs_across_read_chunks(mergecap, tmp_path, case, fmt):
             write_kind(path, kind, recs)
         paths.append(path)
     theirs, ours = merge_both(mergecap, tmp_path, paths, "-F", fmt, suffix="." + fmt)
+    if fmt == "pcap":
+        assert_same_bytes(theirs, ours)
+    else:
+        assert_same_records(theirs, ours)
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_many_inputs_with_a_small_read_budget(mergecap, tmp_path, monkeypatch, fmt):
+    """Many session-like inputs overlapping in time and ending one after another, merged
+    with a budget so small that each input is read in many chunks, which grow as other
+    inputs are written out whole: still mergecap's order."""
+    monkeypatch.setattr(srp.capture.merge, "BUFFER_BUDGET", 256 * 1024)
+    rng = random.Random(f"sessions-{fmt}")
+    paths = []
+    for index in range(80):
+        kind = rng.choice(PCAP_KINDS)
+        start = T0 + rng.randrange(60 * NS_PER_S)
+        recs = random_recs(rng, rng.randint(1, 120), start_ns=start,
+                           spread_ns=rng.randrange(1, 20) * NS_PER_S,
+                           tsresol=KINDS[kind].tsresol, ties=0.2, out_of_order=0.05,
+                           min_len=60, max_len=1514)
+        paths.append(tmp_path / f"session{index}.pcap")
+        write_kind(paths[-1], kind, recs)
+    theirs, ours = tmp_path / f"mergecap.{fmt}", tmp_path / f"ours.{fmt}"
+    assert run_mergecap(mergecap, theirs, paths, "-F", fmt).returncode == 0
+    merge_in_process(paths, ours, fmt)
     if fmt == "pcap":
         assert_same_bytes(theirs, ours)
     else:

@@ -20,6 +20,8 @@ import heapq
 import os
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from itertools import islice
+from operator import le
 from pathlib import Path
 from typing import BinaryIO, Sequence
 
@@ -34,7 +36,8 @@ FORMATS = ("pcapng", "pcap", "nsecpcap")
 INTERFACE_MODES = ("all", "any", "none")
 DEFAULT_PCAP_SNAPLEN = 262144
 # What all inputs' chunks may hold together; each input reads its share at a time, at most
-# MAX_CHUNK (larger chunks fall out of the CPU cache before they are written).
+# MAX_CHUNK (larger chunks fall out of the CPU cache before they are written). An input
+# that is written out whole frees its share for the inputs still being merged.
 BUFFER_BUDGET = 16 * 1024 * 1024
 MIN_CHUNK = 4 * 1024
 MAX_CHUNK = 256 * 1024
@@ -82,7 +85,7 @@ def merge(inputs: Sequence[str | os.PathLike | BinaryIO], output: str | os.PathL
 def _merge_readers(readers, output: Path, format: str, snaplen: int | None, concatenate: bool,
                    interfaces: str) -> MergeResult:
     result = MergeResult(output=output, format=format)
-    chunk = min(MAX_CHUNK, max(MIN_CHUNK, BUFFER_BUDGET // len(readers)))
+    chunk = _chunk_size(len(readers))
     with atomic_output(output, buffering=0) as file:
         table = _InterfaceTable(file, format, snaplen, interfaces, readers)
         streams = [_Stream(index, reader, table, snaplen, index - len(readers))
@@ -93,7 +96,7 @@ def _merge_readers(readers, output: Path, format: str, snaplen: int | None, conc
                 while stream.refill(chunk):
                     sink.write(stream.blobs)
         else:
-            _merge_streams(streams, chunk, sink)
+            _merge_streams(streams, sink)
         sink.flush()
     stamped = [stream for stream in streams if stream.lowest is not None]
     if stamped:
@@ -109,6 +112,10 @@ def _merge_readers(readers, output: Path, format: str, snaplen: int | None, conc
         if reader.damage is not None:
             result.warnings.append(reader.damage.describe(reader.name))
     return result
+
+
+def _chunk_size(live_inputs: int) -> int:
+    return min(MAX_CHUNK, max(MIN_CHUNK, BUFFER_BUDGET // live_inputs))
 
 
 class _InterfaceTable:
@@ -175,7 +182,7 @@ class _Stream:
     """One input: a chunk of its records, encoded for the output, and their merge keys."""
 
     __slots__ = ("index", "reader", "keys", "blobs", "pos", "final", "lowest", "_encode",
-                 "_copy", "_table", "_interface_map", "_running")
+                 "_copy", "_all_stamped", "_table", "_interface_map", "_running")
 
     def __init__(self, index: int, reader, table: _InterfaceTable, snaplen: int | None,
                  leading_key: int):
@@ -189,6 +196,8 @@ class _Stream:
         self._interface_map = table.maps[index]
         self._encode = table.writer.encoder(self._interface_map, snaplen)
         self._copy = table.writer.copies(reader, snaplen)
+        # Classic pcap, the only format with raw records, has a timestamp on every record.
+        self._all_stamped = hasattr(reader, "read_raw_batch")
         # Records before the file's first timestamp leave before anything stamped, the
         # first file's first, as mergecap writes unstamped records as soon as it sees them.
         self._running = leading_key
@@ -201,30 +210,44 @@ class _Stream:
     def refill(self, budget: int) -> bool:
         """Read the next chunk; False when the input has no more records."""
         reader = self.reader
-        records = reader.read_raw_batch(budget) if self._copy else reader.read_batch(budget)
         self.pos = 0
-        if records is None:
+        if self._copy:
+            batch = reader.read_raw_batch(budget)
+            timestamps, blobs = batch if batch is not None else (None, None)
+        else:
+            records = reader.read_batch(budget)
+            if records is not None:
+                if len(reader.interfaces) > len(self._interface_map):
+                    self._table.extend(reader, self._interface_map)
+                timestamps = [record[0] for record in records]
+                blobs = self._encode(records)
+            else:
+                timestamps = None
+        if timestamps is None:
             self.final = True
             self.keys, self.blobs = [], []
             return False
-        if len(reader.interfaces) > len(self._interface_map):
-            self._table.extend(reader, self._interface_map)
         if self.lowest is None:
-            self.lowest = next((r[0] for r in records if r[0] is not None), None)
-        keys = []
-        append = keys.append
+            self.lowest = next((ts for ts in timestamps if ts is not None), None)
         running, lowest = self._running, self.lowest
-        for record in records:
-            ts = record[0]
-            if ts is not None:
-                if ts > running:
-                    running = ts
-                elif ts < lowest:
-                    lowest = ts
-            append(running)
+        if self._all_stamped and timestamps[0] >= running \
+                and all(map(le, timestamps, islice(timestamps, 1, None))):
+            # Packets in order, as most are, are their own running maximum.
+            keys = timestamps
+            running = timestamps[-1]
+        else:
+            keys = []
+            append = keys.append
+            for ts in timestamps:
+                if ts is not None:
+                    if ts > running:
+                        running = ts
+                    elif ts < lowest:
+                        lowest = ts
+                append(running)
         self._running, self.lowest = running, lowest
         self.keys = keys
-        self.blobs = [record[1] for record in records] if self._copy else self._encode(records)
+        self.blobs = blobs
         self.final = reader.done
         return True
 
@@ -254,15 +277,21 @@ class _Sink:
         self._pending.clear()
 
 
-def _merge_streams(streams: list[_Stream], chunk: int, sink: _Sink) -> None:
+def _merge_streams(streams: list[_Stream], sink: _Sink) -> None:
     # heads: every stream with buffered records, by its first buffered key.
     # horizon: every stream that may still have more, by its last buffered key.
     heads, horizon = [], []
+    # Streams not yet written out whole; their number only falls, so a chunk sized by it
+    # keeps all chunks together within the budget.
+    live = len(streams)
+    chunk = _chunk_size(live)
     for stream in streams:
         if stream.refill(chunk):
             heads.append((stream.keys[0], -stream.index, stream))
             if not stream.final:
                 horizon.append((stream.keys[-1], -stream.index, stream))
+        else:
+            live -= 1
     heapq.heapify(heads)
     heapq.heapify(horizon)
     while heads:
@@ -289,13 +318,17 @@ def _merge_streams(streams: list[_Stream], chunk: int, sink: _Sink) -> None:
             stream.pos = end
             if end < len(keys):
                 heapq.heappush(heads, (keys[end], rank, stream))
+            elif stream.final:
+                live -= 1
         _write_sorted(taken, sink)
         if limiter is not None:
             heapq.heappop(horizon)
-            if limiter.refill(chunk):
+            if limiter.refill(_chunk_size(live)):
                 heapq.heappush(heads, (limiter.keys[0], -limiter.index, limiter))
                 if not limiter.final:
                     heapq.heappush(horizon, (limiter.keys[-1], -limiter.index, limiter))
+            else:
+                live -= 1
 
 
 def _write_sorted(taken: list[tuple[_Stream, int, int]], sink: _Sink) -> None:

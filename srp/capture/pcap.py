@@ -74,21 +74,34 @@ class PcapReader(BatchReader):
             return None
         return self._byte_order, self.nanosecond
 
-    def read_raw_batch(self, budget: int) -> list[tuple[int, bytes]] | None:
-        """Like read_batch, as (ts_ns, the record's bytes with its header) pairs."""
-        return self._read(budget, self._parse_raw)
+    def read_raw_batch(self, budget: int) -> tuple[list[int], list[bytes]] | None:
+        """Like read_batch, as two lists: every record's ts_ns, and its bytes as they lie in
+        the file, header included (no record tuples are built, for a writer to copy)."""
+        timestamps: list[int] = []
+        raw_records: list[bytes] = []
 
-    def _parse_raw(self, window: Window) -> list[tuple]:
-        return self._parse(window, raw=True)
+        def parse(window: Window) -> list[int]:
+            self._parse_into(window, timestamps, raw_records)
+            return timestamps
 
-    def _parse(self, window: Window, raw: bool = False) -> list[tuple]:
+        return (timestamps, raw_records) if self._read(budget, parse) is not None else None
+
+    def _parse(self, window: Window) -> list[tuple]:
+        records = []
+        self._parse_into(window, records, None)
+        return records
+
+    def _parse_into(self, window: Window, firsts: list, raw_records: list | None) -> None:
+        """Parse the window's complete records: into `firsts` as record tuples when
+        `raw_records` is None, else their timestamps into `firsts` and their bytes into
+        `raw_records`."""
         buf, pos, end = window.buf, window.pos, len(window.buf)
         view = memoryview(buf)
         unpack = self._record_header.unpack_from
         ns_per_frac = 1 if self.nanosecond else 1000
         max_len = self._max_caplen
-        records = []
-        append = records.append
+        append = firsts.append
+        add_raw = raw_records.append if raw_records is not None else None
         swapped, swap_when_inverted = self._lengths_swapped, self._swap_when_inverted
         while pos + RECORD_HEADER_SIZE <= end:
             sec, frac, caplen, origlen = unpack(buf, pos)
@@ -96,19 +109,19 @@ class PcapReader(BatchReader):
                 caplen, origlen = origlen, caplen
             if caplen > max_len:
                 self._damage_here(pos, f"record claims an impossible length of {caplen} bytes",
-                                  len(records))
+                                  len(firsts))
                 break
             data_end = pos + RECORD_HEADER_SIZE + caplen
             if data_end > end:
                 break
-            if raw:
-                append((sec * 1_000_000_000 + frac * ns_per_frac, buf[pos:data_end]))
+            ts = sec * 1_000_000_000 + frac * ns_per_frac
+            if add_raw is None:
+                append((ts, 0, origlen, view[pos + 16:data_end], None))
             else:
-                append((sec * 1_000_000_000 + frac * ns_per_frac, 0, origlen,
-                        view[pos + 16:data_end], None))
+                append(ts)
+                add_raw(buf[pos:data_end])
             pos = data_end
         window.pos = pos
-        return records
 
     def _describe_leftover(self, left: int) -> str:
         if left < RECORD_HEADER_SIZE:

@@ -31,8 +31,9 @@ class _HandlePool:
         if file is None:
             # Unbuffered: the window reads whole chunks, a buffer would only copy them.
             file = open(source.path, "rb", buffering=0)
-            file.seek(position)
         try:
+            # Wherever the handle is: a window may read bytes again (os.pread is POSIX-only).
+            file.seek(position)
             data = file.read(size)
             while len(data) < size:  # a raw read may stop short of the end
                 more = file.read(size - len(data))
@@ -90,6 +91,14 @@ class ByteSource:
             wanted -= len(chunk)
         return b"".join(chunks)
 
+    def rewind(self, size: int) -> bool:
+        """Step back `size` bytes, so that the next read returns them again; False for a
+        file object, which cannot."""
+        if self.path is None:
+            return False
+        self._position -= size
+        return True
+
     def close(self) -> None:
         """Let go of the input's handle (a path's; a file object stays its owner's)."""
         if self.path is not None:
@@ -115,11 +124,16 @@ class Window:
         have = len(self.buf) - self.pos
         if have >= wanted or self.eof:
             return
-        more = self.source.read(wanted - have)
-        if len(more) < wanted - have:
-            self.eof = True
         self.base += self.pos
-        self.buf = self.buf[self.pos:] + more
+        if self.source.rewind(have):
+            # Reading the unparsed bytes again with the new ones costs less than joining
+            # them, which copies the whole chunk once more.
+            self.buf = self.source.read(wanted)
+            self.eof = len(self.buf) < wanted
+        else:
+            more = self.source.read(wanted - have)
+            self.eof = len(more) < wanted - have
+            self.buf = self.buf[self.pos:] + more
         self.pos = 0
 
     @property
