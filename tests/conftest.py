@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from srp.simulators.https import VendorSimulator
+
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
 # When the simulators' catalogues happen, and the alarm date that finds them.
@@ -53,15 +55,14 @@ def run_srp(*args: str, env: dict | None = None, preexec_fn=None,
                           env={**os.environ, **(env or {})}, preexec_fn=preexec_fn, cwd=REPO)
 
 
-def reset_simulator(request, fixture_name: str) -> None:
-    """After a test that used a module's simulator fixture: its faults off and, for a
-    simulator that keeps one, its log of requests for uncaptured sessions emptied, so the
-    next test starts clean."""
-    if fixture_name in request.fixturenames:
-        simulator = request.getfixturevalue(fixture_name)
-        simulator.clear_faults()
-        if hasattr(simulator, "uncaptured_requests"):
-            simulator.uncaptured_requests.clear()
+@pytest.fixture(autouse=True)
+def simulators_reset(request):
+    """After each test, every simulator it used is reset, so the next test of the module,
+    sharing the simulator, starts with no fault left on."""
+    yield
+    for value in request.node.funcargs.values():   # the test's fixtures, as it had them
+        if isinstance(value, VendorSimulator):
+            value.reset()
 
 
 # --- running a vendor command against a simulator, and what every result must satisfy ---

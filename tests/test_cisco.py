@@ -27,7 +27,6 @@ from conftest import (
     one_error_line,
     options_given,
     read_packets,
-    reset_simulator,
     run_against,
 )
 
@@ -57,11 +56,6 @@ def sensor():
     with CiscoSimulator(ALERTS, username=USER, password=PASSWORD) as simulator:
         yield simulator
 
-
-@pytest.fixture(autouse=True)
-def no_faults_left(request):
-    yield
-    reset_simulator(request, "sensor")
 
 
 class CiscoRun(Run):

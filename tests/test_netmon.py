@@ -33,7 +33,6 @@ from conftest import (
     one_error_line,
     options_given,
     read_packets,
-    reset_simulator,
     run_against,
     run_srp,
     sha256,
@@ -91,11 +90,6 @@ def sim():
         simulator.prepare()
         yield simulator
 
-
-@pytest.fixture(autouse=True)
-def no_faults_left(request):
-    yield
-    reset_simulator(request, "sim")
 
 
 class NetMonRun(Run):

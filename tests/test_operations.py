@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, reset_simulator, run_srp
+from conftest import REPO, run_srp
 
 from srp import oplog
 from srp.simulators.netmon import NetMonSimulator, default_sessions
@@ -29,11 +29,6 @@ def sim():
         simulator.prepare()
         yield simulator
 
-
-@pytest.fixture(autouse=True)
-def no_faults_left(request):
-    yield
-    reset_simulator(request, "sim")
 
 
 def netmon_args(sim, pcap_dir: Path, *extra: str) -> list[str]:

@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import NOW, read_packets, reset_simulator, simulator_serving
+from conftest import NOW, read_packets, simulator_serving
 from lxml import etree
 
 from srp.simulators.cisco import (
@@ -43,11 +43,6 @@ def sensor():
     with CiscoSimulator(default_alerts(NOW), password=PASSWORD, max_events=4) as simulator:
         yield simulator
 
-
-@pytest.fixture(autouse=True)
-def no_faults_left(request):
-    yield
-    reset_simulator(request, "sensor")
 
 
 def sdee(simulator, route=None, auth=None, **params) -> requests.Response:

@@ -20,7 +20,7 @@ import py7zr
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import NOW, reset_simulator, simulator_serving
+from conftest import NOW, simulator_serving
 
 from srp.capture import open_capture
 from srp.simulators.capfile import LINKTYPE_RAW, PCAP_NS, PCAPNG
@@ -72,11 +72,6 @@ def netmon():
                          max_page_size=PAGE) as simulator:
         yield simulator
 
-
-@pytest.fixture(autouse=True)
-def no_faults_left(request):
-    yield
-    reset_simulator(request, "netmon")
 
 
 def bearer(simulator) -> dict:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
-from conftest import NOW, read_packets, reset_simulator, simulator_serving
+from conftest import NOW, read_packets, simulator_serving
 
 from srp.simulators.cli import simulate
 from srp.simulators.faults import Fault
@@ -59,13 +59,6 @@ def stamus():
     with StamusSimulator(CATALOGUE, token="the-token") as simulator:
         yield simulator
 
-
-@pytest.fixture(autouse=True)
-def no_faults_left(request):
-    yield
-    reset_simulator(request, "stamus")
-    if "stamus" in request.fixturenames:
-        request.getfixturevalue("stamus").shape = "flat"
 
 
 def token(simulator) -> dict:

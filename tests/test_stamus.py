@@ -31,7 +31,6 @@ from conftest import (
     one_error_line,
     options_given,
     read_packets,
-    reset_simulator,
     run_against,
 )
 
@@ -123,14 +122,6 @@ def sim():
     with StamusSimulator(CATALOGUE, token=TOKEN) as simulator:
         yield simulator
 
-
-@pytest.fixture(autouse=True)
-def no_faults_left(request):
-    yield
-    reset_simulator(request, "sim")
-    if "sim" in request.fixturenames:
-        simulator = request.getfixturevalue("sim")
-        simulator.shape, simulator.max_page_size = "flat", 100
 
 
 def stamus(sim, pcap_dir, *extra, signature=SIG, flow=None, token=TOKEN, date=ALARM_DATE,

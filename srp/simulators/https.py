@@ -451,6 +451,10 @@ class VendorSimulator(HTTPSServer):
     def clear_faults(self) -> None:
         self.faults.clear()
 
+    def reset(self) -> None:
+        """Back to how it began serving, for the next test: no faults in force."""
+        self.clear_faults()
+
     def make_work_dir(self) -> Path:
         """The work folder, made when there is none (before the first start, after a stop)."""
         if self.work_dir is None:

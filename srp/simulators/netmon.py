@@ -427,6 +427,10 @@ class NetMonSimulator(VendorSimulator):
         self.uncaptured_requests: list[str] = []
         self.store: CaptureStore | None = None
 
+    def reset(self) -> None:
+        super().reset()
+        self.uncaptured_requests.clear()
+
     def session(self, session_id: str) -> CatalogueSession | None:
         return self._by_id.get(session_id)
 

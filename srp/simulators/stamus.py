@@ -451,11 +451,17 @@ class StamusSimulator(VendorSimulator):
         self.token = token if token is not None else secrets.token_hex(20)
         self.shape = shape
         self.max_page_size = max_page_size
+        self._built_as = shape, max_page_size   # what reset() goes back to
         self.uncaptured_requests: list[str] = []
         self._uploads: dict[str, dict] = {}                 # _id -> the uploaded alert
         self._extracted: dict[str, tuple[Path, Flow]] = {}  # _id -> its pcap, until served
         self._files_lock = threading.Lock()
         self._serial = itertools.count()
+
+    def reset(self) -> None:
+        super().reset()
+        self.uncaptured_requests.clear()
+        self.shape, self.max_page_size = self._built_as
 
     def flow_capture(self, flow_id: int) -> Path:
         """The flow's whole capture, as an extraction writes it (made if needed)."""
