@@ -535,8 +535,7 @@ def write_with(writer, interfaces, records, cut=None) -> None:
     for interface in interfaces:
         writer.add_interface(interface)
     encode = writer.encoder(list(range(len(interfaces))), cut)
-    for blob in encode(records):
-        writer.write(blob)
+    writer.write_records(encode(records))
 
 
 def write_pcap_file(path: Path, records, nanosecond: bool, cut=None) -> None:

@@ -82,16 +82,14 @@ def written(write, *args) -> bytes:
 
 def write_pcap_records(file, records, interface: Interface, nanosecond: bool) -> None:
     writer = PcapWriter(file, interface.linktype, interface.snaplen, nanosecond)
-    for blob in writer.encoder([0], None)(records):
-        writer.write(blob)
+    writer.write_records(writer.encoder([0], None)(records))
 
 
 def write_pcapng_records(file, records, interfaces) -> None:
     writer = PcapngWriter(file)
     for interface in interfaces:
         writer.add_interface(interface)
-    for blob in writer.encoder(list(range(len(interfaces))), None)(records):
-        writer.write(blob)
+    writer.write_records(writer.encoder(list(range(len(interfaces))), None)(records))
 
 
 def le_options(options) -> bytes | None:

@@ -49,6 +49,5 @@ def filter_capture(source: str | os.PathLike, target: str | os.PathLike,
                 if keep(decode_packet(reader.interfaces[iface].linktype, record[DATA])):
                     chosen.append(record)
             kept += len(chosen)
-            for blob in encode(chosen):
-                writer.write(blob)
+            writer.write_records(encode(chosen))
         return Filtered(kept, read, reader.damage)

@@ -182,7 +182,7 @@ class _Stream:
     """One input: a chunk of its records, encoded for the output, and their merge keys."""
 
     __slots__ = ("index", "reader", "keys", "blobs", "pos", "final", "lowest", "_encode",
-                 "_copy", "_all_stamped", "_table", "_interface_map", "_running")
+                 "_encode_packet", "_all_stamped", "_table", "_interface_map", "_running")
 
     def __init__(self, index: int, reader, table: _InterfaceTable, snaplen: int | None,
                  leading_key: int):
@@ -195,9 +195,13 @@ class _Stream:
         self._table = table
         self._interface_map = table.maps[index]
         self._encode = table.writer.encoder(self._interface_map, snaplen)
-        self._copy = table.writer.copies(reader, snaplen)
-        # Classic pcap, the only format with raw records, has a timestamp on every record.
-        self._all_stamped = hasattr(reader, "read_raw_batch")
+        # Classic pcap has a timestamp on every record, and one interface. Its records go
+        # from the file's bytes to the output's without record tuples: copied as they are
+        # when the output holds them so, else through the writer's packet encoder.
+        self._all_stamped = hasattr(reader, "read_blobs")
+        self._encode_packet = None
+        if self._all_stamped and not table.writer.copies(reader, snaplen):
+            self._encode_packet = table.writer.packet_encoder(self._interface_map[0], snaplen)
         # Records before the file's first timestamp leave before anything stamped, the
         # first file's first, as mergecap writes unstamped records as soon as it sees them.
         self._running = leading_key
@@ -211,8 +215,8 @@ class _Stream:
         """Read the next chunk; False when the input has no more records."""
         reader = self.reader
         self.pos = 0
-        if self._copy:
-            batch = reader.read_raw_batch(budget)
+        if self._all_stamped:
+            batch = reader.read_blobs(budget, self._encode_packet)
             timestamps, blobs = batch if batch is not None else (None, None)
         else:
             records = reader.read_batch(budget)
@@ -253,27 +257,27 @@ class _Stream:
 
 
 class _Sink:
-    """Writes encoded records a few hundred at a time.
+    """Writes encoded records (as the writer's encoders made them) a few hundred at a time.
 
     The output file is unbuffered: a joined group still in the CPU cache goes to the file
     several times faster than through another buffer, or joined megabytes at a time.
     """
 
     def __init__(self, writer):
-        self._write = writer.write
-        self._pending: list[bytes] = []
+        self._write = writer.write_records
+        self._pending: list = []
 
-    def write(self, blobs: list[bytes]) -> None:
+    def write(self, blobs: list) -> None:
         pending = self._pending
         pending += blobs
         if len(pending) >= _WRITE_GROUP:
             whole = len(pending) - len(pending) % _WRITE_GROUP
             for start in range(0, whole, _WRITE_GROUP):
-                self._write(b"".join(pending[start:start + _WRITE_GROUP]))
+                self._write(pending[start:start + _WRITE_GROUP])
             del pending[:whole]
 
     def flush(self) -> None:
-        self._write(b"".join(self._pending))
+        self._write(self._pending)
         self._pending.clear()
 
 

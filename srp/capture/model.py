@@ -89,3 +89,21 @@ def _first_values(options) -> dict[int, bytes]:
     for code, value in options:
         values.setdefault(code, value)
     return values
+
+
+def batch_encoder(packet_encoder, interface_map: list[int], cut: int | None, encode_block):
+    """A writer's function turning a list of record tuples into their bytes: each packet by
+    packet_encoder(its output interface, cut), each BLOCK record by encode_block(record).
+
+    `interface_map` gives the output interface of each of the reader's interfaces; it may
+    grow between calls (pcapng describes interfaces mid-file)."""
+    encoders = []   # by the reader's interface
+
+    def encode(records: list[tuple]) -> list[bytes]:
+        if len(encoders) < len(interface_map):
+            encoders.extend(packet_encoder(out, cut) for out in interface_map[len(encoders):])
+        return [encoders[iface](ts, origlen, data, options) if iface != BLOCK
+                else encode_block(origlen, data)
+                for ts, iface, origlen, data, options in records]
+
+    return encode

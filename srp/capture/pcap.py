@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from srp.capture.model import BLOCK, Interface, max_caplen
+from srp.capture.model import Interface, batch_encoder, max_caplen
 from srp.capture.source import BatchReader, Window
 from srp.errors import CaptureError, UsageError
 
@@ -74,34 +74,36 @@ class PcapReader(BatchReader):
             return None
         return self._byte_order, self.nanosecond
 
-    def read_raw_batch(self, budget: int) -> tuple[list[int], list[bytes]] | None:
+    def read_blobs(self, budget: int, encode=None) -> tuple[list[int], list[bytes]] | None:
         """Like read_batch, as two lists: every record's ts_ns, and its bytes as they lie in
-        the file, header included (no record tuples are built, for a writer to copy)."""
+        the file, header included, or, given `encode(ts_ns, origlen, data)`, what that makes
+        of it (a writer's packet encoder). No record tuples are built: this is the merge's
+        fast path."""
         timestamps: list[int] = []
-        raw_records: list[bytes] = []
+        blobs: list[bytes] = []
 
         def parse(window: Window) -> list[int]:
-            self._parse_into(window, timestamps, raw_records)
+            self._parse_into(window, timestamps, blobs, encode)
             return timestamps
 
-        return (timestamps, raw_records) if self._read(budget, parse) is not None else None
+        return (timestamps, blobs) if self._read(budget, parse) is not None else None
 
     def _parse(self, window: Window) -> list[tuple]:
         records = []
-        self._parse_into(window, records, None)
+        self._parse_into(window, records, None, None)
         return records
 
-    def _parse_into(self, window: Window, firsts: list, raw_records: list | None) -> None:
-        """Parse the window's complete records: into `firsts` as record tuples when
-        `raw_records` is None, else their timestamps into `firsts` and their bytes into
-        `raw_records`."""
+    def _parse_into(self, window: Window, firsts: list, blobs: list | None, encode) -> None:
+        """Parse the window's complete records: into `firsts` as record tuples when `blobs`
+        is None, else their timestamps into `firsts` and their bytes (or what `encode` makes
+        of them) into `blobs`."""
         buf, pos, end = window.buf, window.pos, len(window.buf)
         view = memoryview(buf)
         unpack = self._record_header.unpack_from
         ns_per_frac = 1 if self.nanosecond else 1000
         max_len = self._max_caplen
         append = firsts.append
-        add_raw = raw_records.append if raw_records is not None else None
+        add_blob = blobs.append if blobs is not None else None
         swapped, swap_when_inverted = self._lengths_swapped, self._swap_when_inverted
         while pos + RECORD_HEADER_SIZE <= end:
             sec, frac, caplen, origlen = unpack(buf, pos)
@@ -115,11 +117,12 @@ class PcapReader(BatchReader):
             if data_end > end:
                 break
             ts = sec * 1_000_000_000 + frac * ns_per_frac
-            if add_raw is None:
-                append((ts, 0, origlen, view[pos + 16:data_end], None))
+            if add_blob is None:
+                append((ts, 0, origlen, view[pos + RECORD_HEADER_SIZE:data_end], None))
             else:
                 append(ts)
-                add_raw(buf[pos:data_end])
+                add_blob(buf[pos:data_end] if encode is None
+                         else encode(ts, origlen, view[pos + RECORD_HEADER_SIZE:data_end]))
             pos = data_end
         window.pos = pos
 
@@ -144,34 +147,34 @@ class PcapWriter:
         """True when the reader's raw records are already exactly what this file holds."""
         return cut is None and getattr(reader, "record_layout", None) == ("<", self._nanosecond)
 
-    def encoder(self, interface_map: list[int], cut: int | None):
-        """A function turning records into their bytes in this file."""
+    def packet_encoder(self, out_iface: int, cut: int | None):
+        """A function turning one packet into its bytes in this file: encode(ts_ns, origlen,
+        data, options=None); `out_iface` is 0, or OTHER_LINKTYPE for packets it can't hold."""
         pack = struct.Struct("<IIII").pack
         frac_divisor = 1 if self._nanosecond else 1000
+        linktype, nanosecond = self._linktype, self._nanosecond
 
-        def encode(records: list[tuple]) -> list[bytes]:
-            blobs = []
-            append = blobs.append
-            for ts, iface, origlen, data, _options in records:
-                if iface == BLOCK:
-                    append(b"")   # a pcapng-only block: pcap cannot hold it
-                    continue
-                if interface_map[iface] == OTHER_LINKTYPE:
-                    raise UsageError(f"a packet has a link-layer type other than the "
-                                     f"file's ({self._linktype}), which can't be written as a "
-                                     f"{'nsecpcap' if self._nanosecond else 'pcap'} file; "
-                                     f"use -F pcapng")
-                # Stamps mergecap cannot express wrap as its 32-bit fields do.
-                sec, frac = divmod(ts or 0, 1_000_000_000)
-                if cut is not None and len(data) > cut:
-                    data = data[:cut]
-                append(pack(sec & 0xFFFFFFFF, frac // frac_divisor, len(data), origlen) + data)
-            return blobs
+        def encode(ts: int | None, origlen: int, data, options=None) -> bytes:
+            if out_iface == OTHER_LINKTYPE:
+                raise UsageError(f"a packet has a link-layer type other than the file's "
+                                 f"({linktype}), which can't be written as a "
+                                 f"{'nsecpcap' if nanosecond else 'pcap'} file; use -F pcapng")
+            # Stamps mergecap cannot express wrap as its 32-bit fields do.
+            sec, frac = divmod(ts or 0, 1_000_000_000)
+            if cut is not None and len(data) > cut:
+                data = data[:cut]
+            return pack(sec & 0xFFFFFFFF, frac // frac_divisor, len(data), origlen) + data
 
         return encode
+
+    def encoder(self, interface_map: list[int], cut: int | None):
+        """A function turning records into their bytes in this file."""
+        # pcapng-only blocks: pcap cannot hold them
+        return batch_encoder(self.packet_encoder, interface_map, cut, lambda _type, _body: b"")
 
     def add_interface(self, interface: Interface) -> None:
         """Classic pcap has one interface, given in the header."""
 
-    def write(self, blob: bytes) -> None:
-        self._file.write(blob)
+    def write_records(self, encoded: list[bytes]) -> None:
+        """Write records as this writer's encoders made them."""
+        self._file.write(b"".join(encoded))

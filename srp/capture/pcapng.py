@@ -5,10 +5,11 @@ decryption secrets, custom, unknown) is stepped over by its length."""
 from __future__ import annotations
 
 import struct
+from itertools import chain
 from typing import BinaryIO
 
 from srp import __version__
-from srp.capture.model import BLOCK, Interface, max_caplen
+from srp.capture.model import BLOCK, Interface, batch_encoder, max_caplen
 from srp.capture.source import BatchReader, Window
 from srp.errors import CaptureError
 
@@ -333,43 +334,48 @@ class PcapngWriter:
         """Records always get new blocks here: interface ids and options are rewritten."""
         return False
 
-    def encoder(self, interface_map: list[int], cut: int | None):
-        """A function turning records into Enhanced Packet Blocks; `interface_map` gives the
-        output interface of each of the reader's interfaces."""
+    def packet_encoder(self, out_iface: int, cut: int | None):
+        """A function turning one packet of output interface `out_iface` into an Enhanced
+        Packet Block: encode(ts_ns, origlen, data, options=None).
+
+        A block is made as a tuple of its pieces, joined only when write_records writes a
+        group of them: one copy of the packet's bytes instead of two."""
         head = struct.Struct("<IIIIIII").pack
         # The block's padding and trailing length in one pack, by caplen % 4.
         tails = [struct.Struct(f"<{pad}xI").pack for pad in (0, 3, 2, 1)]
         u32 = tails[0]
-        clocks = self._clocks
-        join = b"".join
+        multiplier, divisor = self._clocks[out_iface]
 
-        def encode(records: list[tuple]) -> list[bytes]:
-            blobs = []
-            append = blobs.append
-            for ts, iface, origlen, data, options in records:
-                if iface == BLOCK:  # a block passed on as it is; origlen holds its type
-                    length = 12 + len(data)
-                    append(join((u32(origlen), u32(length), data, u32(length))))
-                    continue
-                out_iface = interface_map[iface]
-                multiplier, divisor = clocks[out_iface]
-                # As wiretap writes it: floor(ts * units / 1e9), wrapping at 64 bits.
-                units = ((ts or 0) * multiplier // divisor) & 0xFFFFFFFFFFFFFFFF
-                if cut is not None and len(data) > cut:
-                    data = data[:cut]
-                caplen = len(data)
-                if options:
-                    length = 32 + caplen + (-caplen & 3) + len(options)
-                    append(join((head(EPB, length, out_iface, units >> 32, units & 0xFFFFFFFF,
-                                      caplen, origlen), data, _PAD[caplen % 4], options,
-                                 u32(length))))
-                else:
-                    length = 32 + caplen + (-caplen & 3)
-                    append(join((head(EPB, length, out_iface, units >> 32, units & 0xFFFFFFFF,
-                                      caplen, origlen), data, tails[caplen & 3](length))))
-            return blobs
+        def encode(ts: int | None, origlen: int, data, options: bytes | None = None) -> tuple:
+            # As wiretap writes it: floor(ts * units / 1e9), wrapping at 64 bits. (Most
+            # clocks divide a second evenly; multiplying a big int by 1 is not free.)
+            units = ((ts or 0) // divisor if multiplier == 1
+                     else (ts or 0) * multiplier // divisor) & 0xFFFFFFFFFFFFFFFF
+            if cut is not None and len(data) > cut:
+                data = data[:cut]
+            caplen = len(data)
+            if options:
+                length = 32 + caplen + (-caplen & 3) + len(options)
+                return (head(EPB, length, out_iface, units >> 32, units & 0xFFFFFFFF, caplen,
+                             origlen), data, _PAD[caplen & 3], options, u32(length))
+            length = 32 + caplen + (-caplen & 3)
+            return (head(EPB, length, out_iface, units >> 32, units & 0xFFFFFFFF, caplen,
+                         origlen), data, tails[caplen & 3](length))
 
         return encode
 
-    def write(self, blob: bytes) -> None:
-        self._file.write(blob)
+    def encoder(self, interface_map: list[int], cut: int | None):
+        """A function turning records into blocks; `interface_map` gives the output
+        interface of each of the reader's interfaces."""
+        u32 = struct.Struct("<I").pack
+        type_and_length = struct.Struct("<II").pack
+
+        def encode_block(block_type: int, body) -> tuple:   # passed on as it is
+            length = 12 + len(body)
+            return type_and_length(block_type, length), body, u32(length)
+
+        return batch_encoder(self.packet_encoder, interface_map, cut, encode_block)
+
+    def write_records(self, encoded: list[tuple]) -> None:
+        """Write records as this writer's encoders made them."""
+        self._file.write(b"".join(chain.from_iterable(encoded)))
