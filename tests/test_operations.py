@@ -207,5 +207,6 @@ def test_without_ca_bundle_the_environment_bundle_is_trusted(sim, tmp_path):
     trusted = run_srp(*args, env={"REQUESTS_CA_BUNDLE": str(sim.ca_bundle),
                                   "CURL_CA_BUNDLE": ""})
     assert trusted.returncode == 0, trusted.stderr
-    untrusted = run_srp(*args, env={"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": ""})
+    # --force: within the same second, the same request would reuse the first result.
+    untrusted = run_srp(*args, "--force", env={"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": ""})
     assert untrusted.returncode == 1 and "TLS verification" in untrusted.stderr

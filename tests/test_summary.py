@@ -30,7 +30,7 @@ from srp.simulators import traffic
 from srp.simulators.capfile import LINKTYPE_ETHERNET, PCAP, PCAP_NS, PCAPNG, write_capture
 from srp.summary import MAX_LINES, WIDTH, render_text, summarize
 from srp.summary.headers import HeaderPass
-from srp.summary.names import NameReader, server_name
+from srp.summary.names import NameReader, dns_question_names, http_request, server_name
 
 START_NS = 1_763_800_000 * 10**9
 
@@ -320,6 +320,61 @@ def test_server_name_reads_only_what_is_there():
     assert server_name(hello) == "www.example.com"
     assert server_name(hello[:70]) is None
     assert server_name(b"\x16\x03\x01\x00\x05\x02\x00\x00\x01\x00") is None   # not a hello
+
+
+def _dns_header(questions: int) -> bytes:
+    return struct.pack(">HHHHHH", 7, 0x0100, questions, 0, 0, 0)
+
+
+def test_dns_question_names_read_what_is_there():
+    assert dns_question_names(traffic.dns_query(1, "Www.Example.COM", 1)) == ["www.example.com"]
+    two = _dns_header(2) + b"\x01a\x02bc\x00\x00\x01\x00\x01" + b"\x01d\xc0\x0c\x00\x1c\x00\x01"
+    assert dns_question_names(two) == ["a.bc", "d.a.bc"]     # the second points at the first
+    raw = _dns_header(1) + b"\x03a\xffb\x04c.d\x07\x00\x00\x01\x00\x01"
+    assert dns_question_names(raw) == [r"a\xffb.c.d\x07"]   # bytes, not text, escaped
+    query = traffic.dns_query(1, "cut.example", 1)
+    for end in range(len(query) - 1):      # cut anywhere before the question ends: no name
+        assert dns_question_names(query[:end]) == []
+
+
+@pytest.mark.parametrize("name", [
+    b"\xc0\x0c",                   # points at itself
+    b"\x01a\xc0\x0c",               # points back at its own start: a loop
+    b"\x01a\xc0\x20",               # points forward
+    b"\x41" + b"a" * 65 + b"\x00",   # a reserved label kind (01)
+    b"\x81" + b"a" * 2 + b"\x00",    # a reserved label kind (10)
+    b"\x3f" + b"a" * 63 + b"\x3f" + b"b" * 63 + b"\x3f" + b"c" * 63 + b"\x3f" + b"d" * 63
+    + b"\x00",                      # 256 bytes: longer than a name may be
+])
+def test_dns_question_names_refuse_malformed_names(name):
+    assert dns_question_names(_dns_header(1) + name + b"\x00\x01\x00\x01") == []
+
+
+@given(st.binary(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_dns_question_names_take_any_bytes(message):
+    for name in dns_question_names(message):
+        assert name.isascii() and name.isprintable()
+
+
+def test_dns_question_names_agree_with_scapy():
+    from scapy.layers.dns import DNS, DNSQR
+
+    for qname in ("a.example.com", "X-Y.example", "\u00e9t\u00e9.example"):
+        wire = bytes(DNS(id=3, rd=1, qd=DNSQR(qname=qname)))
+        assert dns_question_names(wire) == [
+            DNS(wire).qd[0].qname.rstrip(b".").lower().decode("ascii", "backslashreplace")]
+
+
+def test_http_request_reads_the_line_and_the_host():
+    assert http_request(b"GET /a?b=c HTTP/1.1\r\nAccept: */*\r\nhOST:  Www.Example.com \r\n"
+                        b"\r\nHost: body.example") == ("GET /a?b=c HTTP/1.1", "www.example.com")
+    assert http_request(b"POST /x HTTP/1.0\r\nContent-Length: 900\r\n\r\n{") == (
+        "POST /x HTTP/1.0", None)
+    assert http_request(b"GET / HTTP/1.1\nHost: bare-newlines.example\n\n") == (
+        "GET / HTTP/1.1", "bare-newlines.example")
+    assert http_request(b"GET /cut-before-the-host") == ("GET /cut-before-the-host", None)
+    assert http_request(b"HTTP/1.1 200 OK\r\n\r\n") is None
 
 
 def test_each_kind_of_name_has_its_own_budget():

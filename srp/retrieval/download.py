@@ -21,9 +21,6 @@ from srp.errors import SrpError
 from srp.retrieval.http import server_words
 
 CHUNK = 64 * 1024
-# py7zr holds up to ~20 MB while it unpacks a member; downloads run 8 at once, unpacking
-# (CPU-bound anyway) two at a time, so memory stays bounded whatever the sessions' size.
-_UNPACKING = threading.BoundedSemaphore(2)
 SNIFF_LIMIT = 4096   # bytes of a non-capture body kept to quote the server's words
 
 _MAGIC = (
@@ -165,8 +162,8 @@ def _not_a_capture(what: str, head: bytes, response: requests.Response) -> NotAC
 
 
 def preload() -> None:
-    """Import the 7z unpacker now (it takes a third of a second; a retrieval does it while it
-    waits on the network)."""
+    """Import the 7z unpacker now (it takes over a tenth of a second; a retrieval does it
+    while it waits on the network)."""
     import py7zr  # noqa: F401
 
 
@@ -238,7 +235,7 @@ def _unpack_7z(archive: Path, workdir: Path, budget: ByteBudget, what: str) -> l
             return MemberFile(path)
 
     try:
-        with _UNPACKING, py7zr.SevenZipFile(archive, "r") as seven:
+        with py7zr.SevenZipFile(archive, "r") as seven:
             if seven.needs_password():
                 raise DownloadError(f"{what}: the 7z archive is encrypted")
             for name in seven.getnames():

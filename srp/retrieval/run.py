@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -62,7 +62,8 @@ def retrieve(vendor: Vendor, pcap_dir: Path, alarm_id: str | None, limits: Limit
         try:
             return _retrieve(vendor, store, request, started, limits)
         finally:
-            preloading.join()   # never leave an import running at exit
+            if preloading is not None:
+                preloading.join()   # never leave an import running at exit
 
 
 def _retrieve(vendor: Vendor, store: ResultStore, request: dict, started: datetime,
@@ -110,27 +111,32 @@ def _fetch_all(vendor: Vendor, plan: list[Session], workdir: Path,
     progress = Progress(len(plan), budget) if plan and Progress.wanted() else None
 
     def fetch(item: tuple[int, Session]) -> _Fetched:
-        fetched = _fetch_one(vendor, *item, workdir, budget)
+        fetched = _fetch_one(vendor, *item, workdir, budget, unpacker)
         log.debug("session %s: %s", fetched.session.id,
                   fetched.error or fetched.skipped or f"{fetched.size} bytes")
         if progress is not None:
             progress.session_finished(not (fetched.error or fetched.skipped))
         return fetched
 
+    # Archives are unpacked by one thread of their own, the downloads waiting on it: the
+    # unpacker's working memory then stays in one heap, where it is used again, instead of
+    # one heap per download thread (glibc keeps what a thread's heap once held), and
+    # unpacking is CPU work that one core does anyway.
     with ThreadPoolExecutor(max_workers=max(1, limits.concurrency)) as pool, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="srp-unpack") as unpacker, \
             progress or contextlib.nullcontext():
         return list(pool.map(fetch, enumerate(plan)))
 
 
 def _fetch_one(vendor: Vendor, number: int, session: Session, workdir: Path,
-               budget: ByteBudget) -> _Fetched:
+               budget: ByteBudget, unpacker: Executor) -> _Fetched:
     what = vendor.describe(session)
     for attempt in range(1, vendor.download_attempts + 1):
         result = _Fetched(session)   # nothing of a failed try carries over
         try:
             download = vendor.fetch(session, workdir / f"session{number}.download", budget)
             result.size, result.sha256 = download.size, download.sha256
-            for path in unpack(download, workdir, budget, what):
+            for path in unpacker.submit(unpack, download, workdir, budget, what).result():
                 kind = _capture_kind(path)
                 if kind is None:
                     result.empty += 1
@@ -279,16 +285,15 @@ def _reused(vendor: str, earlier: dict) -> Outcome:
     return outcome
 
 
-def _preload(vendor: Vendor) -> threading.Thread:
-    """Import the unpacker and the summary's decoders on a thread of their own while the
-    appliance is searched and downloaded from: a third of a second each, otherwise spent
-    after the network is done."""
+def _preload(vendor: Vendor) -> threading.Thread | None:
+    """For a vendor that serves archives, import the 7z unpacker on a thread of its own
+    while the appliance is searched: over a tenth of a second, otherwise spent when the first
+    download is in."""
+    if not vendor.serves_archives:
+        return None
     from srp.retrieval import download
-    from srp.summary import names
 
-    steps = ([download.preload] if vendor.serves_archives else []) + [names.preload]
-    thread = threading.Thread(target=lambda: [step() for step in steps], name="preload",
-                              daemon=True)
+    thread = threading.Thread(target=download.preload, name="preload", daemon=True)
     thread.start()
     return thread
 

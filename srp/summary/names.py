@@ -2,11 +2,12 @@
 
 The header pass shows a NameReader the first payload-bearing packets of every direction. A
 look at their first bytes keeps the candidates (at most CANDIDATES of each kind, so that a
-chatty kind leaves room for the others), and only those are decoded after the pass: DNS and
-HTTP with scapy, imported only then, and the server name of a TLS ClientHello with a few
-struct reads (scapy's TLS layer loads its whole cryptography stack to read that one field).
-A ClientHello split over TCP segments is put back together from the segments that follow
-it in order.
+chatty kind leaves room for the others), and only those are decoded after the pass, by a
+few reads of just the fields shown: a DNS query's question names, an HTTP request's line
+and Host header, the server name of a TLS ClientHello. (scapy decodes all three, but its
+import takes a third of a second and ~35 MB, which every alarm would pay for these few
+fields, and its TLS layer loads the whole cryptography stack.) A ClientHello split over TCP
+segments is put back together from the segments that follow it in order.
 
 Names come out printable (see printable.py), at most NAME_LIMIT characters, counted, most
 frequent first. Host names (DNS, HTTP Host, TLS) are case-insensitive and are lowercased.
@@ -23,7 +24,8 @@ from srp.capture.headers import TCP, UDP, Packet
 from srp.summary.headers import DNS_PORT
 from srp.summary.printable import printable
 
-CANDIDATES = 1000            # packets decoded at most per kind (scapy takes ~0.2 ms for each)
+CANDIDATES = 1000            # packets decoded at most per kind
+_MAX_QUESTIONS = 16          # questions read of one DNS message (a query asks one)
 NAME_LIMIT = 200             # characters kept of a name or request line
 TOP = 10                     # names kept per kind
 _PAYLOAD_LIMIT = 4096        # bytes kept of a DNS or HTTP candidate
@@ -130,17 +132,15 @@ class NameReader:
         hellos = self._tls + [bytes(hello) for _seq, hello, _wanted in self._hellos.values()]
         tls = Counter(name for name in map(server_name, hellos) if name)
         dns, hosts, requests = Counter(), Counter(), Counter()
-        if self._dns or self._http:
-            decode_dns, decode_http = _scapy_decoders()
-            for payload in self._dns:
-                dns.update(decode_dns(payload))
-            for payload in self._http:
-                request = decode_http(payload)
-                if request is not None:
-                    line, host = request
-                    requests[line, host] += 1
-                    if host:
-                        hosts[host] += 1
+        for payload in self._dns:
+            dns.update(dns_question_names(payload))
+        for payload in self._http:
+            request = http_request(payload)
+            if request is not None:
+                line, host = request
+                requests[line, host] += 1
+                if host:
+                    hosts[host] += 1
         return TrafficNames(
             dns=Ranked.of(dns), http_hosts=Ranked.of(hosts), tls=Ranked.of(tls),
             http_requests=Ranked(tuple(RequestCount(line, host, count) for (line, host), count
@@ -152,45 +152,65 @@ def _host(raw: bytes) -> str:
     return printable(raw.rstrip(b".").lower(), NAME_LIMIT)
 
 
-def preload() -> None:
-    """Import scapy's DNS and HTTP layers now (a retrieval does it while it waits on the
-    network, so that its summary need not wait for the import)."""
-    _scapy_decoders()
+def dns_question_names(message: bytes) -> list[str]:
+    """The names a DNS message's questions ask for (RFC 1035 4.1), as far as they can be
+    read: a name cut short or malformed ends the list."""
+    names: list[str] = []
+    try:
+        questions = struct.unpack_from(">H", message, 4)[0]
+        at = 12
+        for _ in range(min(questions, _MAX_QUESTIONS)):
+            labels, at = _dns_name(message, at)
+            if at + 4 > len(message):      # the question's type and class
+                break
+            at += 4
+            if labels:
+                names.append(_host(b".".join(labels)))
+    except (IndexError, struct.error, ValueError):
+        pass
+    return names
 
 
-def _scapy_decoders():
-    """DNS and HTTP readers backed by scapy, imported on first use: the command line starts
-    without it, and its import must not print (it logs what it cannot find on the host)."""
-    import logging
-    import warnings
+def _dns_name(message: bytes, at: int) -> tuple[list[bytes], int]:
+    """The labels of the name at `at`, and where the bytes after it start. Compression
+    pointers are followed only backwards, so a loop of them cannot run forever."""
+    labels: list[bytes] = []
+    after = None       # where the name ends in the message, once a pointer was followed
+    start, size = at, 0
+    while True:
+        length = message[at]
+        if length == 0:
+            return labels, (at + 1 if after is None else after)
+        if length & 0xC0 == 0xC0:
+            pointer = struct.unpack_from(">H", message, at)[0] & 0x3FFF
+            if pointer >= start:
+                raise ValueError("a DNS compression pointer that does not point back")
+            if after is None:
+                after = at + 2
+            start = at = pointer
+        elif length & 0xC0:
+            raise ValueError("a DNS label of a reserved kind")
+        else:
+            size += length + 1
+            if size > 255 or at + 1 + length > len(message):
+                raise ValueError("a DNS name too long or cut short")
+            labels.append(message[at + 1:at + 1 + length])
+            at += 1 + length
 
-    scapy_log = logging.getLogger("scapy")
-    if scapy_log.level == logging.NOTSET:   # scapy keeps a level set before its import
-        scapy_log.setLevel(logging.CRITICAL + 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from scapy.layers.dns import DNS
-        from scapy.layers.http import HTTP, HTTPRequest
 
-    def decode_dns(payload: bytes) -> list[str]:
-        try:
-            questions = DNS(payload).qd or []
-            return [_host(question.qname) for question in questions if question.qname]
-        except Exception:   # scapy raises many kinds on hostile bytes: not a name
-            return []
-
-    def decode_http(payload: bytes) -> tuple[str, str | None] | None:
-        try:
-            request = HTTP(payload).getlayer(HTTPRequest)
-        except Exception:   # as above
-            return None
-        if request is None or not request.Method:
-            return None
-        line = b" ".join(part for part in (request.Method, request.Path,
-                                           request.Http_Version) if part)
-        return printable(line, NAME_LIMIT), _host(request.Host) if request.Host else None
-
-    return decode_dns, decode_http
+def http_request(payload: bytes) -> tuple[str, str | None] | None:
+    """The request line of an HTTP/1 request's head, and its Host header's value."""
+    head = payload.split(b"\r\n\r\n", 1)[0]
+    line, *headers = (part.rstrip(b"\r") for part in head.split(b"\n"))
+    if not line.startswith(_HTTP_METHODS):
+        return None
+    host = None
+    for header in headers:
+        name, colon, value = header.partition(b":")
+        if colon and name.strip().lower() == b"host":
+            host = _host(value.strip()) or None
+            break
+    return printable(line.strip(), NAME_LIMIT), host
 
 
 def server_name(hello: bytes) -> str | None:
