@@ -299,6 +299,7 @@ def _merge_streams(streams: list[_Stream], sink: _Sink) -> None:
             live -= 1
     heapq.heapify(heads)
     heapq.heapify(horizon)
+    finished: list[_Stream] = []
     while heads:
         if horizon:
             limit, limit_rank, limiter = horizon[0]
@@ -325,7 +326,11 @@ def _merge_streams(streams: list[_Stream], sink: _Sink) -> None:
                 heapq.heappush(heads, (keys[end], rank, stream))
             elif stream.final:
                 live -= 1
+                finished.append(stream)
         _write_sorted(taken, sink)
+        for stream in finished:   # written out whole: its last chunk may go
+            stream.keys, stream.blobs = [], []
+        finished.clear()
         if limiter is not None:
             heapq.heappop(horizon)
             if limiter.refill(_chunk_size(live)):

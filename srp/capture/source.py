@@ -136,6 +136,20 @@ class Window:
             self.buf = self.buf[self.pos:] + more
         self.pos = 0
 
+    def release(self) -> None:
+        """Let go of the bytes parsed so far (records made from them keep what they use). A
+        path is read again from the first unparsed byte at the next fill; a file object's
+        unparsed bytes stay."""
+        if self.pos and self.source.rewind(len(self.buf) - self.pos):
+            self.base += self.pos
+            self.buf, self.pos, self.eof = b"", 0, False
+
+    def close(self) -> None:
+        """Done reading: let go of the source's handle and of the bytes read."""
+        self.source.close()
+        self.base += self.pos
+        self.buf, self.pos, self.eof = b"", 0, True
+
     @property
     def remaining(self) -> int:
         return len(self.buf) - self.pos
@@ -164,7 +178,7 @@ class BatchReader:
         self._done = False
 
     def close(self) -> None:
-        self._window.source.close()
+        self._window.close()
 
     def __enter__(self):
         return self
@@ -199,6 +213,9 @@ class BatchReader:
         if self.damage is not None or (window.eof and not window.remaining):
             self._done = True
             self.close()
+        else:
+            # A merge holds a chunk of every input: what was parsed need not stay too.
+            window.release()
         return records if records or not self._done else None
 
     def _damage_here(self, pos: int, reason: str, records_in_batch: int) -> None:

@@ -246,6 +246,9 @@ def _unpack_7z(archive: Path, workdir: Path, budget: ByteBudget, what: str) -> l
                     raise DownloadError(f"{what}: refused a 7z archive whose member name "
                                         f"points outside its folder ({name[:60]!r})")
             seven.extract(path=workdir, factory=MemberFiles())
+            # Lets go of the decompressors now: they sit in a reference cycle of py7zr's
+            # with their buffers, which Python would free only at some later collection.
+            seven.reset()
     except DownloadError:
         raise
     except (py7zr.exceptions.ArchiveError, EOFError, OSError, ValueError, KeyError,
