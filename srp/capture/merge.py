@@ -195,13 +195,15 @@ class _Stream:
         self.final = False
         self._table = table
         self._interface_map = table.maps[index]
-        self._encode = table.writer.encoder(self._interface_map, snaplen)
         # Classic pcap has a timestamp on every record, and one interface. Its records go
         # from the file's bytes to the output's without record tuples: copied as they are
-        # when the output holds them so, else through the writer's packet encoder.
+        # when the output holds them so, else through the writer's packet encoder. Other
+        # readers' record tuples go through the writer's batch encoder.
         self._all_stamped = hasattr(reader, "read_blobs")
-        self._encode_packet = None
-        if self._all_stamped and not table.writer.copies(reader, snaplen):
+        self._encode = self._encode_packet = None
+        if not self._all_stamped:
+            self._encode = table.writer.encoder(self._interface_map, snaplen)
+        elif not table.writer.copies(reader, snaplen):
             self._encode_packet = table.writer.packet_encoder(self._interface_map[0], snaplen)
         # Records before the file's first timestamp leave before anything stamped, the
         # first file's first, as mergecap writes unstamped records as soon as it sees them.

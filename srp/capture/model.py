@@ -93,7 +93,8 @@ def _first_values(options) -> dict[int, bytes]:
 
 def batch_encoder(packet_encoder, interface_map: list[int], cut: int | None, encode_block):
     """A writer's function turning a list of record tuples into their bytes: each packet by
-    packet_encoder(its output interface, cut), each BLOCK record by encode_block(record).
+    packet_encoder(its output interface, cut), each BLOCK record by encode_block(its block
+    type, its body).
 
     `interface_map` gives the output interface of each of the reader's interfaces; it may
     grow between calls (pcapng describes interfaces mid-file)."""

@@ -152,13 +152,10 @@ class PcapWriter:
         data, options=None); `out_iface` is 0, or OTHER_LINKTYPE for packets it can't hold."""
         pack = struct.Struct("<IIII").pack
         frac_divisor = 1 if self._nanosecond else 1000
-        linktype, nanosecond = self._linktype, self._nanosecond
+        if out_iface == OTHER_LINKTYPE:
+            return self._refuse
 
         def encode(ts: int | None, origlen: int, data, options=None) -> bytes:
-            if out_iface == OTHER_LINKTYPE:
-                raise UsageError(f"a packet has a link-layer type other than the file's "
-                                 f"({linktype}), which can't be written as a "
-                                 f"{'nsecpcap' if nanosecond else 'pcap'} file; use -F pcapng")
             # Stamps mergecap cannot express wrap as its 32-bit fields do.
             sec, frac = divmod(ts or 0, 1_000_000_000)
             if cut is not None and len(data) > cut:
@@ -166,6 +163,11 @@ class PcapWriter:
             return pack(sec & 0xFFFFFFFF, frac // frac_divisor, len(data), origlen) + data
 
         return encode
+
+    def _refuse(self, *_packet) -> bytes:
+        raise UsageError(f"a packet has a link-layer type other than the file's "
+                         f"({self._linktype}), which can't be written as a "
+                         f"{'nsecpcap' if self._nanosecond else 'pcap'} file; use -F pcapng")
 
     def encoder(self, interface_map: list[int], cut: int | None):
         """A function turning records into their bytes in this file."""
