@@ -51,7 +51,6 @@ from capgen import (
     write_pcap,
     write_pcapng,
 )
-import srp.capture.merge
 from conftest import CORPUS, run_srp
 from srp.capture import open_capture
 from srp.capture.model import BLOCK
@@ -375,11 +374,10 @@ def test_large_inputs_across_read_chunks(mergecap, tmp_path, case, fmt):
 
 
 @pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
-def test_many_inputs_with_a_small_read_budget(mergecap, tmp_path, monkeypatch, fmt):
+def test_many_inputs_with_a_small_read_budget(mergecap, tmp_path, fmt):
     """Many session-like inputs overlapping in time and ending one after another, merged
     with a budget so small that each input is read in many chunks, which grow as other
     inputs are written out whole: still mergecap's order."""
-    monkeypatch.setattr(srp.capture.merge, "BUFFER_BUDGET", 256 * 1024)
     rng = random.Random(f"sessions-{fmt}")
     paths = []
     for index in range(80):
@@ -393,7 +391,7 @@ def test_many_inputs_with_a_small_read_budget(mergecap, tmp_path, monkeypatch, f
         write_kind(paths[-1], kind, recs)
     theirs, ours = tmp_path / f"mergecap.{fmt}", tmp_path / f"ours.{fmt}"
     assert run_mergecap(mergecap, theirs, paths, "-F", fmt).returncode == 0
-    merge_in_process(paths, ours, fmt)
+    merge_in_process(paths, ours, fmt, buffer_budget=256 * 1024)
     if fmt == "pcap":
         assert_same_bytes(theirs, ours)
     else:
@@ -718,11 +716,11 @@ def options_mergecap_can_carry(options):
                  and (code in WIRETAP_PACKET_OPTIONS or code >= 0x8000))
 
 
-def merge_in_process(inputs, output: Path, fmt: str) -> None:
+def merge_in_process(inputs, output: Path, fmt: str, **options) -> None:
     """Our merge called directly (the CLI costs 0.1 s a run, too much for the whole corpus)."""
     from srp.capture.merge import merge
 
-    result = merge([str(path) for path in inputs], output, format=fmt)
+    result = merge([str(path) for path in inputs], output, format=fmt, **options)
     assert not result.warnings, result.warnings
 
 

@@ -57,8 +57,9 @@ class MergeResult:
 
 def merge(inputs: Sequence[str | os.PathLike | BinaryIO], output: str | os.PathLike, *,
           format: str = "pcapng", snaplen: int | None = None, concatenate: bool = False,
-          interfaces: str = "all") -> MergeResult:
-    """Merge `inputs` into `output`, written whole or not at all.
+          interfaces: str = "all", buffer_budget: int = BUFFER_BUDGET) -> MergeResult:
+    """Merge `inputs` into `output`, written whole or not at all; `buffer_budget` bytes of
+    input chunks are held at a time (less is slower, never more than that is held).
 
     Raises CaptureError when an input cannot be read as a capture (nothing is written), and
     UsageError when the inputs cannot be written in `format`. Damage inside an input ends
@@ -77,16 +78,17 @@ def merge(inputs: Sequence[str | os.PathLike | BinaryIO], output: str | os.PathL
     try:
         for source in inputs:
             readers.append(open_capture(source))
-        return _merge_readers(readers, Path(output), format, snaplen, concatenate, interfaces)
+        return _merge_readers(readers, Path(output), format, snaplen, concatenate, interfaces,
+                              buffer_budget)
     finally:
         for reader in readers:
             reader.close()
 
 
 def _merge_readers(readers, output: Path, format: str, snaplen: int | None, concatenate: bool,
-                   interfaces: str) -> MergeResult:
+                   interfaces: str, budget: int) -> MergeResult:
     result = MergeResult(output=output, format=format)
-    chunk = _chunk_size(len(readers))
+    chunk = _chunk_size(budget, len(readers))
     with atomic_output(output, buffering=0) as file:
         table = _InterfaceTable(file, format, snaplen, interfaces, readers)
         streams = [_Stream(index, reader, table, snaplen, index - len(readers))
@@ -97,7 +99,7 @@ def _merge_readers(readers, output: Path, format: str, snaplen: int | None, conc
                 while stream.refill(chunk):
                     sink.write(stream.blobs)
         else:
-            _merge_streams(streams, sink)
+            _merge_streams(streams, sink, budget)
         sink.flush()
     stamped = [stream for stream in streams if stream.lowest is not None]
     if stamped:
@@ -115,8 +117,8 @@ def _merge_readers(readers, output: Path, format: str, snaplen: int | None, conc
     return result
 
 
-def _chunk_size(live_inputs: int) -> int:
-    return min(MAX_CHUNK, max(MIN_CHUNK, BUFFER_BUDGET // live_inputs))
+def _chunk_size(budget: int, live_inputs: int) -> int:
+    return min(MAX_CHUNK, max(MIN_CHUNK, budget // live_inputs))
 
 
 class _InterfaceTable:
@@ -284,14 +286,14 @@ class _Sink:
         self._pending.clear()
 
 
-def _merge_streams(streams: list[_Stream], sink: _Sink) -> None:
+def _merge_streams(streams: list[_Stream], sink: _Sink, budget: int) -> None:
     # heads: every stream with buffered records, by its first buffered key.
     # horizon: every stream that may still have more, by its last buffered key.
     heads, horizon = [], []
     # Streams not yet written out whole; their number only falls, so a chunk sized by it
     # keeps all chunks together within the budget.
     live = len(streams)
-    chunk = _chunk_size(live)
+    chunk = _chunk_size(budget, live)
     for stream in streams:
         if stream.refill(chunk):
             heads.append((stream.keys[0], -stream.index, stream))
@@ -335,7 +337,7 @@ def _merge_streams(streams: list[_Stream], sink: _Sink) -> None:
         finished.clear()
         if limiter is not None:
             heapq.heappop(horizon)
-            if limiter.refill(_chunk_size(live)):
+            if limiter.refill(_chunk_size(budget, live)):
                 heapq.heappush(heads, (limiter.keys[0], -limiter.index, limiter))
                 if not limiter.final:
                     heapq.heappush(horizon, (limiter.keys[-1], -limiter.index, limiter))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,14 +18,18 @@ from srp import __version__
 from srp.capture import open_capture
 from srp.errors import SrpError, UsageError
 from srp.oplog import log
-from srp.retrieval.download import (ByteBudget, DownloadError, SizeCapReached, TransferBroken,
-                                    unpack)
+from srp.retrieval.download import (ByteBudget, DownloadError, Downloaded, SizeCapReached,
+                                    TransferBroken, unpack)
 from srp.retrieval.outcome import Outcome, ns_to_rfc3339
 from srp.retrieval.progress import Progress
 from srp.retrieval.store import ResultStore, file_sha256
 from srp.vendors import Session, Vendor
 
 LOCK_WAIT = 15 * 60   # seconds a run waits for another run of the same alarm
+# Input bytes the merge holds at a time. A retrieval runs beside the SIEM on its Event
+# Manager: a quarter of the merge command's budget keeps its memory the same whatever the
+# sessions weigh, for a somewhat slower merge (a small part of a retrieval's time).
+MERGE_BUDGET = 2 * 1024 * 1024
 
 
 @dataclass
@@ -44,7 +48,8 @@ class _Fetched:
     size: int = 0
     sha256: str | None = None
     error: str | None = None
-    skipped: str | None = None       # why it was not fetched at all
+    skipped: str | None = None                             # why it was not fetched at all
+    download: Downloaded | None = None                     # what came, if anything did
 
 
 def retrieve(vendor: Vendor, pcap_dir: Path, alarm_id: str | None, limits: Limits,
@@ -110,56 +115,75 @@ def _fetch_all(vendor: Vendor, plan: list[Session], workdir: Path,
     budget = ByteBudget(limits.max_bytes)
     progress = Progress(len(plan), budget) if plan and Progress.wanted() else None
 
-    def fetch(item: tuple[int, Session]) -> _Fetched:
-        fetched = _fetch_one(vendor, *item, workdir, budget, unpacker)
+    def fetch(item: tuple[int, Session]) -> Future:
+        number, session = item
+        return unpacker.submit(settle, _download(vendor, number, session, workdir, budget))
+
+    def settle(fetched: _Fetched) -> _Fetched:
+        if fetched.download is not None:
+            _unpack(fetched, workdir, budget, vendor.describe(fetched.session))
         log.debug("session %s: %s", fetched.session.id,
                   fetched.error or fetched.skipped or f"{fetched.size} bytes")
         if progress is not None:
             progress.session_finished(not (fetched.error or fetched.skipped))
         return fetched
 
-    # Archives are unpacked by one thread of their own, the downloads waiting on it: the
-    # unpacker's working memory then stays in one heap, where it is used again, instead of
-    # one heap per download thread (glibc keeps what a thread's heap once held), and
-    # unpacking is CPU work that one core does anyway.
+    # Archives are unpacked by one thread of their own: its working memory then stays in one
+    # heap, where it is used again, instead of one heap per download thread (glibc keeps what
+    # a thread's heap once held), and unpacking is CPU work that one core does anyway. A
+    # download thread hands its archive over and goes on to the next download at once.
     with ThreadPoolExecutor(max_workers=max(1, limits.concurrency)) as pool, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="srp-unpack") as unpacker, \
             progress or contextlib.nullcontext():
-        return list(pool.map(fetch, enumerate(plan)))
+        settling = list(pool.map(fetch, enumerate(plan)))
+        return [future.result() for future in settling]
 
 
-def _fetch_one(vendor: Vendor, number: int, session: Session, workdir: Path,
-               budget: ByteBudget, unpacker: Executor) -> _Fetched:
+def _download(vendor: Vendor, number: int, session: Session, workdir: Path,
+              budget: ByteBudget) -> _Fetched:
+    """One session's download, tried again when the transfer broke off."""
     what = vendor.describe(session)
     for attempt in range(1, vendor.download_attempts + 1):
-        result = _Fetched(session)   # nothing of a failed try carries over
+        fetched = _Fetched(session)   # nothing of a failed try carries over
         try:
             download = vendor.fetch(session, workdir / f"session{number}.download", budget)
-            result.size, result.sha256 = download.size, download.sha256
-            for path in unpacker.submit(unpack, download, workdir, budget, what).result():
-                kind = _capture_kind(path)
-                if kind is None:
-                    result.empty += 1
-                else:
-                    result.captures.append(path)
-                    result.kinds.add(kind)
-            return result
-        except SizeCapReached as exc:
-            result.skipped = str(exc)
-            return result
-        except TransferBroken as exc:
-            result.error = str(exc)
-            if attempt < vendor.download_attempts:
+        except SrpError as exc:   # an HTTP error, a broken transfer, not a capture, the cap
+            if isinstance(exc, TransferBroken) and attempt < vendor.download_attempts:
                 time.sleep(min(0.5 * 2 ** attempt, 5))
                 continue
-            return result
-        except DownloadError as exc:
-            result.error = str(exc)
-            return result
-        except SrpError as exc:  # an HTTP error, or a capture that cannot be read
-            result.error = str(exc) if str(exc).startswith(what) else f"{what}: {exc}"
-            return result
+            _failed(fetched, exc, what)
+        else:
+            fetched.download, fetched.size, fetched.sha256 = (download, download.size,
+                                                              download.sha256)
+        return fetched
     raise AssertionError("a vendor tries every download at least once")
+
+
+def _unpack(fetched: _Fetched, workdir: Path, budget: ByteBudget, what: str) -> None:
+    """The captures a session's download holds; none of them when any cannot be used."""
+    captures, kinds, empty = [], set(), 0
+    try:
+        for path in unpack(fetched.download, workdir, budget, what):
+            kind = _capture_kind(path)
+            if kind is None:
+                empty += 1
+            else:
+                captures.append(path)
+                kinds.add(kind)
+    except SrpError as exc:   # a damaged archive, the cap, a capture that cannot be read
+        _failed(fetched, exc, what)
+        return
+    fetched.captures, fetched.kinds, fetched.empty = captures, kinds, empty
+
+
+def _failed(fetched: _Fetched, exc: SrpError, what: str) -> None:
+    """Record why a session is not merged: skipped at the cap, or failed."""
+    if isinstance(exc, SizeCapReached):
+        fetched.skipped = str(exc)
+    elif isinstance(exc, DownloadError) or str(exc).startswith(what):
+        fetched.error = str(exc)   # already names the session
+    else:
+        fetched.error = f"{what}: {exc}"
 
 
 def _merge(vendor: Vendor, store: ResultStore, fetched: list[_Fetched],
@@ -193,12 +217,12 @@ def _merge(vendor: Vendor, store: ResultStore, fetched: list[_Fetched],
     format = _output_format(formats)
     target, _ = store.new_paths("pcapng" if format == "pcapng" else "pcap")
     try:
-        result = merge(captures, target, format=format)
+        result = merge(captures, target, format=format, buffer_budget=MERGE_BUDGET)
     except UsageError:
         # A session described an interface of another link type after its first
         # packets: only pcapng holds both.
         target, _ = store.new_paths("pcapng")
-        result = merge(captures, target, format="pcapng")
+        result = merge(captures, target, format="pcapng", buffer_budget=MERGE_BUDGET)
     # Damage warnings name the capture's file in the private work folder: name the session.
     names = {str(path): vendor.describe(f.session) for f in fetched for path in f.captures}
     for warning in result.warnings:
