@@ -63,6 +63,26 @@ def test_a_failed_run_logs_its_reason_and_exit_code(sim, tmp_path):
     assert "outcome=error exit=1" in line and "reason=" in line
 
 
+def test_the_program_ends_without_tearing_the_interpreter_down(sim, tmp_path):
+    """Started as a program, srp-pcap skips the interpreter's teardown (an atexit hook never
+    runs) yet every line of output, the exit code and the log are all there."""
+    script = ("import atexit, sys; from srp.cli import main; "
+              "atexit.register(lambda: print('TEARDOWN', flush=True)); "
+              "sys.argv[0] = 'srp-pcap'; main()")
+    args = netmon_args(sim, tmp_path, "--alarm-id", "77", "--json")
+    run = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True,
+                         text=True, cwd=REPO, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "TEARDOWN" not in run.stdout
+    assert '"status": "ok"' in run.stdout.splitlines()[-1]
+    [line] = log_lines(tmp_path / "srp-pcap.log")
+    assert "alarm=77 outcome=ok exit=0" in line
+    failed = subprocess.run([sys.executable, "-c", script, "netmon", "--no-such-option"],
+                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert failed.returncode == 2 and "No such option" in failed.stderr
+    assert "TEARDOWN" not in failed.stdout
+
+
 def test_verbose_logs_requests_and_sessions_but_never_the_secret(sim, tmp_path):
     log = tmp_path / "logs" / "custom.log"
     run = run_srp(*netmon_args(sim, tmp_path / "out", "-v", "--log-file", log))
