@@ -343,6 +343,14 @@ SELF = Path(__file__).resolve()
 
 
 def find_srp() -> list[str]:
+    """The srp-pcap command to measure. Its package's modules are compiled first, as pip
+    does when it installs a package: a checkout used under PYTHONDONTWRITEBYTECODE would
+    otherwise compile them from source at every start, which no installed copy does."""
+    import compileall
+
+    import srp
+
+    compileall.compile_dir(Path(srp.__file__).parent, quiet=1)
     beside = Path(sys.executable).parent / "srp-pcap"
     if beside.exists():
         return [str(beside)]

@@ -77,7 +77,8 @@ API_KEY = "bench-netmon-key-0123456789"
 def machine_lines(srp: list[str], workdir: Path) -> list[str]:
     lines = host_lines()
     v = subprocess.run([*srp, "--version"], capture_output=True, text=True)
-    lines.append(f"srp-pcap: {v.stdout.strip() or v.stderr.strip()} ({' '.join(srp)})")
+    lines.append(f"srp-pcap: {v.stdout.strip() or v.stderr.strip()} ({' '.join(srp)}; "
+                 f"its modules compiled to bytecode before timing)")
     versions = []
     for mod in ("requests", "urllib3", "py7zr", "scapy"):
         try:
