@@ -5,25 +5,25 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import struct
 import threading
 from pathlib import Path
 
 import py7zr
 import pytest
+from conftest import read_packets
 
-from srp.capture import open_capture
 from srp.retrieval import run
 from srp.retrieval.download import ByteBudget, Downloaded, sniff
 from srp.retrieval.run import Limits, retrieve
+from srp.simulators.capfile import LINKTYPE_RAW, write_capture
 from srp.vendors import Session, Vendor
 
 
-def pcap(*seconds: int) -> bytes:
+def capture(path: Path, *seconds: int) -> Path:
     """A classic pcap, one 4-byte raw-IP packet per second given."""
-    head = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)
-    return head + b"".join(struct.pack("<IIII", s, 0, 4, 4) + b"\x45\x00\x00\x04"
-                           for s in seconds)
+    write_capture(path, [(s * 10**9, b"\x45\x00\x00\x04") for s in seconds],
+                  linktype=LINKTYPE_RAW)
+    return path
 
 
 class LocalVendor(Vendor):
@@ -51,27 +51,26 @@ class LocalVendor(Vendor):
         return Downloaded(dest, len(data), hashlib.sha256(data).hexdigest(), sniff(data))
 
 
-def archive(path: Path, members: dict[str, bytes]) -> Path:
+def archive(path: Path, members: dict[str, Path]) -> Path:
     with py7zr.SevenZipFile(path, "w") as seven:
-        for name, data in members.items():
-            seven.writestr(data, name)
+        for name, member in members.items():
+            seven.write(member, name)
     return path
 
 
-def packets(path: str) -> list[int]:
-    with open_capture(Path(path)) as reader:
-        seconds = []
-        while (batch := reader.read_batch(1 << 20)) is not None:
-            seconds += [record[0] // 1_000_000_000 for record in batch]
-        return seconds
+def seconds(path: str) -> list[int]:
+    """The second of every packet in a capture, in file order."""
+    return [ts // 10**9 for ts, _data in read_packets(path)]
 
 
 def test_an_archive_with_one_unreadable_capture_fails_its_session_whole(tmp_path):
     # Its readable member is not merged either: a session is in the result entire or not.
+    cut = capture(tmp_path / "cut.pcap")
+    cut.write_bytes(cut.read_bytes()[:10])   # a header cut short
     bodies = {
-        "good": archive(tmp_path / "good.7z", {"a.pcap": pcap(1, 3)}),
-        "mixed": archive(tmp_path / "mixed.7z", {"a.pcap": pcap(2),
-                                                 "b.pcap": pcap()[:10]}),
+        "good": archive(tmp_path / "good.7z", {"a.pcap": capture(tmp_path / "1.pcap", 1, 3)}),
+        "mixed": archive(tmp_path / "mixed.7z", {"a.pcap": capture(tmp_path / "2.pcap", 2),
+                                                 "b.pcap": cut}),
     }
     outcome = retrieve(LocalVendor(bodies), tmp_path / "out", "7",
                        Limits(max_sessions=10, max_bytes=1 << 30, concurrency=2))
@@ -79,14 +78,16 @@ def test_an_archive_with_one_unreadable_capture_fails_its_session_whole(tmp_path
     assert (outcome.downloaded, outcome.failed) == (1, 1)
     [error] = outcome.errors
     assert error.startswith("session mixed:") and "truncated pcap file header" in error
-    assert packets(outcome.pcap) == [1, 3]
+    assert seconds(outcome.pcap) == [1, 3]
 
 
 def test_a_download_does_not_wait_for_the_archive_before_it_to_be_unpacked(tmp_path,
                                                                           monkeypatch):
     # One download at a time, and no archive unpacked until every download is in: the
     # downloads run on while the unpacker is busy.
-    bodies = {f"s{n}": archive(tmp_path / f"s{n}.7z", {"a.pcap": pcap(n)}) for n in range(4)}
+    bodies = {f"s{n}": archive(tmp_path / f"s{n}.7z",
+                               {"a.pcap": capture(tmp_path / f"{n}.pcap", n)})
+              for n in range(4)}
     vendor = LocalVendor(bodies)
     all_fetched = threading.Event()
     fetch = vendor.fetch
@@ -109,4 +110,4 @@ def test_a_download_does_not_wait_for_the_archive_before_it_to_be_unpacked(tmp_p
     outcome = retrieve(vendor, tmp_path / "out", "8",
                        Limits(max_sessions=10, max_bytes=1 << 30, concurrency=1))
     assert outcome.status == "ok", outcome.errors
-    assert packets(outcome.pcap) == [0, 1, 2, 3]
+    assert seconds(outcome.pcap) == [0, 1, 2, 3]
