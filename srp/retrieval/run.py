@@ -160,7 +160,8 @@ def _download(vendor: Vendor, number: int, session: Session, workdir: Path,
 
 
 def _unpack(fetched: _Fetched, workdir: Path, budget: ByteBudget, what: str) -> None:
-    """The captures a session's download holds; none of them when any cannot be used."""
+    """Record the captures a session's download holds; none of them when any cannot be
+    used (a session is merged whole or not at all)."""
     captures, kinds, empty = [], set(), 0
     try:
         for path in unpack(fetched.download, workdir, budget, what):
@@ -311,8 +312,8 @@ def _reused(vendor: str, earlier: dict) -> Outcome:
 
 def _preload(vendor: Vendor) -> threading.Thread | None:
     """For a vendor that serves archives, import the 7z unpacker on a thread of its own
-    while the appliance is searched: over a tenth of a second, otherwise spent when the first
-    download is in."""
+    while the appliance is searched: over a tenth of a second, which the unpacker would
+    otherwise spend when the first archive is in."""
     if not vendor.serves_archives:
         return None
     from srp.retrieval import download
