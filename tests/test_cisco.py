@@ -57,7 +57,6 @@ def sensor():
         yield simulator
 
 
-
 class CiscoRun(Run):
     """A run seen from the sensor's two services."""
 

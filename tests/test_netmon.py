@@ -91,7 +91,6 @@ def sim():
         yield simulator
 
 
-
 class NetMonRun(Run):
     """A run seen from NetMon's two routes: pcap downloads (GET) and searches (POST)."""
 
@@ -262,7 +261,6 @@ def test_a_wrong_key_is_never_echoed(sim, tmp_path, as_json):
     assert run.pcap_gets == []
     assert_secret_nowhere(wrong, run, tmp_path)
     assert_nothing_half_written(tmp_path)
-
 
 
 def test_an_html_page_instead_of_the_search_json_is_an_error_with_the_pages_words(sim,

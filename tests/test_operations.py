@@ -30,7 +30,6 @@ def sim():
         yield simulator
 
 
-
 def netmon_args(sim, pcap_dir: Path, *extra: str) -> list[str]:
     return ["netmon", "--address", sim.url, "--api-key", KEY, "--ca-bundle", sim.ca_bundle,
             "--query", DOMAIN, "--before", "120", "--pcap-dir", pcap_dir, *extra]

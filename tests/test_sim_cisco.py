@@ -44,7 +44,6 @@ def sensor():
         yield simulator
 
 
-
 def sdee(simulator, route=None, auth=None, **params) -> requests.Response:
     return requests.get(simulator.url + (route or SDEE_ROUTE), params=params, timeout=20,
                         auth=auth or (simulator.username, simulator.password),

@@ -73,7 +73,6 @@ def netmon():
         yield simulator
 
 
-
 def bearer(simulator) -> dict:
     return {"Authorization": f"Bearer {simulator.api_key}"}
 

@@ -60,7 +60,6 @@ def stamus():
         yield simulator
 
 
-
 def token(simulator) -> dict:
     return {"Authorization": f"Token {simulator.token}"}
 

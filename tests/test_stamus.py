@@ -123,7 +123,6 @@ def sim():
         yield simulator
 
 
-
 def stamus(sim, pcap_dir, *extra, signature=SIG, flow=None, token=TOKEN, date=ALARM_DATE,
            alarm_id="7001", ca=True, as_json=True, env=None) -> StamusRun:
     return run_against(sim, "stamus", "--address", sim.url, "--signature-id", str(signature),
