@@ -10,17 +10,15 @@ import contextlib
 import functools
 import os
 import sys
-from dataclasses import dataclass, fields
 
 import click
 
 from srp import __version__
-from srp.errors import EXIT_ERROR, EXIT_INTERRUPTED, SrpError
+from srp.errors import EXIT_ERROR
 from srp.retrieval import (DEFAULT_CONCURRENCY, DEFAULT_MAX_BYTES, DEFAULT_MAX_SESSIONS,
                            DEFAULT_MIN_FREE)
 
 PROG = "srp-pcap"
-FAILURE_KEY = "srp.failure"
 
 
 def _fail(message: str, code: int) -> None:
@@ -28,8 +26,6 @@ def _fail(message: str, code: int) -> None:
 
     click.echo(redact(f"{PROG}: error: {message}"), err=True)
     context = click.get_current_context(silent=True)
-    if context:
-        context.meta[FAILURE_KEY] = message   # for the run's log line
     if context and isinstance(context.command, RetrievalCommand):
         # The Web Console shows stdout only: an analyst must see why nothing came.
         if context.params.get("as_json"):
@@ -68,26 +64,16 @@ def warn(message: str) -> None:
     click.echo(redact(f"{PROG}: warning: {message}"), err=True)
 
 
-def reports_errors(command):
-    """Turn the project's errors, and any other failure, into one line and an exit code."""
+@contextlib.contextmanager
+def reports_errors():
+    """Turn the project's errors, and any other failure, into one line and an exit code
+    (a block, or a command as its decorator)."""
+    try:
+        yield
+    except (Exception, KeyboardInterrupt) as exc:
+        from srp.errors import failure
 
-    @functools.wraps(command)
-    def run(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except SrpError as exc:
-            _fail(str(exc), exc.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted", EXIT_INTERRUPTED)
-        except OSError as exc:
-            where = f"{exc.filename}: " if exc.filename else ""
-            _fail(f"{where}{exc.strerror or exc}", EXIT_ERROR)
-        except MemoryError:
-            _fail("out of memory", EXIT_ERROR)
-        except Exception as exc:  # a bug of ours: still one line, never a traceback
-            _fail(f"internal error ({type(exc).__name__}): {exc}", EXIT_ERROR)
-
-    return run
+        _fail(*failure(exc))
 
 
 class _Program(click.Group):
@@ -155,7 +141,7 @@ def main() -> None:
               help="pcapng interfaces: all = merge only if every file has the same ones; "
                    "any = merge equal ones; none = keep every file's own.")
 @click.argument("inputs", nargs=-1, required=True, metavar="IN...")
-@reports_errors
+@reports_errors()
 def merge_command(output, format, snaplen, concatenate, interfaces, inputs):
     """Merge captures into one, in mergecap's order and with mergecap's flags.
 
@@ -178,155 +164,82 @@ def _trimmed(ctx, param, value):
     return value
 
 
-@dataclass
-class Retrieval:
-    """The options every vendor command shares, and the run they drive."""
-
-    pcap_dir: str
-    alarm_id: str | None
-    max_sessions: int
-    max_bytes: str
-    concurrency: int
-    timeout: float
-    ca_bundle: str | None
-    insecure: bool
-    as_json: bool
-    force: bool
-    min_free: str
-    keep_days: int | None
-    log_file: str | None
-    verbose: bool
-    outcome: object = None   # the retrieval's Outcome, once it has one
-
-    def client(self, address: str):
-        """An HTTPS client for the appliance at `address`, with the TLS and timeout options."""
-        from pathlib import Path
-
-        from srp.retrieval.http import HttpClient
-        from srp.retrieval.inputs import parse_address
-
-        return HttpClient(parse_address(address),
-                          ca_bundle=Path(self.ca_bundle) if self.ca_bundle else None,
-                          insecure=self.insecure, timeout=self.timeout,
-                          pool_size=self.concurrency)
-
-    def run(self, vendor, client) -> None:
-        """Retrieve, print the outcome (summary text, or the JSON object last) and exit with
-        its code."""
-        import json
-        from pathlib import Path
-
-        from srp.oplog import log
-        from srp.retrieval.inputs import parse_size
-        from srp.retrieval.run import Limits, retrieve
-        from srp.retrieval.store import remove_old_results, require_free_space
-
-        limits = Limits(max_sessions=self.max_sessions,
-                        max_bytes=parse_size(self.max_bytes, "--max-bytes"),
-                        concurrency=self.concurrency)
-        pcap_dir = Path(self.pcap_dir)
-        try:
-            pcap_dir.mkdir(parents=True, exist_ok=True)
-            if self.keep_days:
-                removed = remove_old_results(pcap_dir, self.keep_days)
-                log.debug("removed %d results older than %d days", removed, self.keep_days)
-            require_free_space(pcap_dir, parse_size(self.min_free, "--min-free"))
-            self.outcome = retrieve(vendor, pcap_dir, self.alarm_id, limits, force=self.force)
-        finally:
-            vendor.close()
-            client.close()
-        for message in self.outcome.warnings:
-            log.debug("warning: %s", message)
-        click.echo(json.dumps(self.outcome.as_json()) if self.as_json else self.outcome.text())
-        sys.exit(self.outcome.exit_code)
-
-    @contextlib.contextmanager
-    def logged(self, vendor: str):
-        """Log the run: opened before anything else, one line when it ends, however it ends."""
-        import time
-        from pathlib import Path
-
-        from srp import oplog
-
-        path = Path(self.log_file) if self.log_file else Path(self.pcap_dir) / oplog.LOG_NAME
-        problem = oplog.open_log(path, self.verbose)
-        if problem:
-            warn(f"{problem}; going on without it")
-        started, exit_code = time.monotonic(), EXIT_ERROR
-        try:
-            yield
-        except SystemExit as exit:
-            exit_code = exit.code if isinstance(exit.code, int) else EXIT_ERROR
-            raise
-        finally:
-            outcome = self.outcome
-            context = click.get_current_context(silent=True)
-            error = context.meta.get(FAILURE_KEY, "") if context else ""
-            oplog.log.info(oplog.run_line(
-                vendor, self.alarm_id, exit_code,
-                outcome.status if outcome else "error",
-                outcome.reason if outcome else error, time.monotonic() - started,
-                outcome.bytes if outcome else 0, outcome.pcap if outcome else None))
-            oplog.close_log()
+# The options every vendor command shares (srp.retrieval.job.Settings), and --json.
+RETRIEVAL_OPTIONS = [
+    click.option("--pcap-dir", required=True, callback=_trimmed, metavar="DIR",
+                 help="Folder for the merged capture and its manifest (created if missing)."),
+    click.option("--alarm-id", callback=_trimmed, metavar="ID",
+                 help="The LogRhythm alarm id: names the result and lets a repeated run "
+                      "reuse it."),
+    click.option("--max-sessions", type=click.IntRange(min=1), metavar="N",
+                 default=DEFAULT_MAX_SESSIONS, show_default=True,
+                 help="Fetch at most N sessions (an automatic action's guardrail)."),
+    click.option("--max-bytes", default=DEFAULT_MAX_BYTES, show_default=True,
+                 callback=_trimmed,
+                 metavar="SIZE", help="Fetch at most SIZE bytes in all (K, M, G suffixes)."),
+    click.option("--concurrency", type=click.IntRange(1, 64), default=DEFAULT_CONCURRENCY,
+                 show_default=True, metavar="N", help="Downloads running at once."),
+    click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
+                 metavar="SECONDS", help="Give up on a request that is silent this long."),
+    click.option("--ca-bundle", callback=_trimmed, metavar="PEM",
+                 help="Trust this CA bundle for the appliance (wins over "
+                      "REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE)."),
+    click.option("--insecure", is_flag=True,
+                 help="Do not verify the appliance's TLS certificate (warned about)."),
+    click.option("--json", "as_json", is_flag=True,
+                 help="Print one JSON object as the last line of stdout."),
+    click.option("--force", is_flag=True,
+                 help="Fetch again even if an earlier run for this alarm left a result."),
+    click.option("--min-free", default=DEFAULT_MIN_FREE, show_default=True,
+                 callback=_trimmed, metavar="SIZE",
+                 help="Refuse to start when the --pcap-dir disk has less free space."),
+    click.option("--keep-days", type=click.IntRange(min=0), default=0, metavar="DAYS",
+                 help="Before fetching, delete this tool's results in --pcap-dir older "
+                      "than DAYS (0, the default: keep everything)."),
+    click.option("--log-file", callback=_trimmed, metavar="PATH",
+                 help="The rotating log (default: srp-pcap.log in --pcap-dir)."),
+    click.option("-v", "--verbose", is_flag=True,
+                 help="Log every request and session, not just one line per run."),
+]
 
 
-def retrieval_options(command):
-    """The options every vendor command shares, handed to the command as one `retrieval`."""
-    options = [
-        click.option("--pcap-dir", required=True, callback=_trimmed, metavar="DIR",
-                     help="Folder for the merged capture and its manifest (created if missing)."),
-        click.option("--alarm-id", callback=_trimmed, metavar="ID",
-                     help="The LogRhythm alarm id: names the result and lets a repeated run "
-                          "reuse it."),
-        click.option("--max-sessions", type=click.IntRange(min=1), metavar="N",
-                     default=DEFAULT_MAX_SESSIONS, show_default=True,
-                     help="Fetch at most N sessions (an automatic action's guardrail)."),
-        click.option("--max-bytes", default=DEFAULT_MAX_BYTES, show_default=True,
-                     callback=_trimmed,
-                     metavar="SIZE", help="Fetch at most SIZE bytes in all (K, M, G suffixes)."),
-        click.option("--concurrency", type=click.IntRange(1, 64), default=DEFAULT_CONCURRENCY,
-                     show_default=True, metavar="N", help="Downloads running at once."),
-        click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
-                     metavar="SECONDS", help="Give up on a request that is silent this long."),
-        click.option("--ca-bundle", callback=_trimmed, metavar="PEM",
-                     help="Trust this CA bundle for the appliance (wins over "
-                          "REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE)."),
-        click.option("--insecure", is_flag=True,
-                     help="Do not verify the appliance's TLS certificate (warned about)."),
-        click.option("--json", "as_json", is_flag=True,
-                     help="Print one JSON object as the last line of stdout."),
-        click.option("--force", is_flag=True,
-                     help="Fetch again even if an earlier run for this alarm left a result."),
-        click.option("--min-free", default=DEFAULT_MIN_FREE, show_default=True,
-                     callback=_trimmed, metavar="SIZE",
-                     help="Refuse to start when the --pcap-dir disk has less free space."),
-        click.option("--keep-days", type=click.IntRange(min=0), default=0, metavar="DAYS",
-                     help="Before fetching, delete this tool's results in --pcap-dir older "
-                          "than DAYS (0, the default: keep everything)."),
-        click.option("--log-file", callback=_trimmed, metavar="PATH",
-                     help="The rotating log (default: srp-pcap.log in --pcap-dir)."),
-        click.option("-v", "--verbose", is_flag=True,
-                     help="Log every request and session, not just one line per run."),
-    ]
-    shared = [field.name for field in fields(Retrieval) if field.name != "outcome"]
+def vendor_command(name: str):
+    """Declare the retrieval command `name`. The decorated function declares the vendor's
+    own options and its help, and gives the vendor class (imported when the command runs),
+    which builds itself from their values; srp.retrieval.job runs it with the shared
+    options added here."""
 
-    @functools.wraps(command)
-    def bundled(**kwargs):
-        retrieval = Retrieval(**{name: kwargs.pop(name) for name in shared})
-        with retrieval.logged(click.get_current_context().command.name):
-            return command(retrieval=retrieval, **kwargs)
+    def declare(function):
+        @functools.wraps(function)
+        def run(**options):
+            import json
+            from dataclasses import fields
 
-    for option in reversed(options):
-        bundled = option(bundled)
-    return bundled
+            from srp.retrieval.job import Settings, run_retrieval
+
+            as_json = options.pop("as_json")
+            settings = Settings(**{field.name: options.pop(field.name)
+                                   for field in fields(Settings)})
+            with reports_errors():
+                outcome = run_retrieval(function(), options, settings)
+            click.echo(json.dumps(outcome.as_json()) if as_json else outcome.text())
+            sys.exit(outcome.exit_code)
+
+        # The vendor's options first in --help, then the shared ones.
+        run.__click_params__ = []
+        for option in reversed(RETRIEVAL_OPTIONS):
+            run = option(run)
+        run.__click_params__ += getattr(function, "__click_params__", [])
+        return main.command(name=name, cls=RetrievalCommand)(run)
+
+    return declare
 
 
 ALARM_DATE_HELP = "When the alarm fired (ISO 8601 or LogRhythm's date formats; UTC if no zone)"
 
 
 def time_window_options(command):
-    """--alarm-date, --before and --after: the time window a vendor command searches (see
-    time_window)."""
+    """--alarm-date, --before and --after: the time window a vendor command searches."""
     options = [
         click.option("--alarm-date", callback=_trimmed, metavar="WHEN",
                      help=f"{ALARM_DATE_HELP}. Without it: the last --before minutes."),
@@ -340,16 +253,7 @@ def time_window_options(command):
     return command
 
 
-def time_window(alarm_date: str | None, before: float, after: float):
-    """The TimeWindow of the time_window_options' values; a UsageError for a date that
-    cannot be read."""
-    from srp.retrieval.inputs import TimeWindow, parse_alarm_date
-
-    return TimeWindow.around(parse_alarm_date(alarm_date) if alarm_date else None, before,
-                             after)
-
-
-@main.command(name="netmon", cls=RetrievalCommand)
+@vendor_command("netmon")
 @click.option("--address", required=True, callback=_trimmed, metavar="URL",
               help="NetMon appliance: host, host:port or https://host[:port].")
 @click.option("--api-key", envvar="SRP_NETMON_API_KEY", required=True, callback=_trimmed,
@@ -360,22 +264,14 @@ def time_window(alarm_date: str | None, before: float, after: float):
 @click.option("--search-path", callback=_trimmed, metavar="PATH",
               help="The appliance's session-search route, if it differs from the assumed "
                    "/api/sessions/search.")
-@retrieval_options
-@reports_errors
-def netmon_command(address, api_key, query, alarm_date, before, after, search_path,
-                   retrieval):
+def netmon_command():
     """Retrieve and merge the NetMon sessions that match an alarm field."""
-    from srp.redaction import register_secret
-    from srp.vendors.netmon import SEARCH_PATH, NetMon
+    from srp.vendors.netmon import NetMon
 
-    register_secret(api_key)
-    window = time_window(alarm_date, before, after)
-    client = retrieval.client(address)
-    retrieval.run(NetMon(client, api_key, query, window, search_path=search_path or SEARCH_PATH),
-                  client)
+    return NetMon
 
 
-@main.command(name="stamus", cls=RetrievalCommand)
+@vendor_command("stamus")
 @click.option("--address", required=True, callback=_trimmed, metavar="URL",
               help="Stamus Central Server: host, host:port or https://host[:port].")
 @click.option("--token", envvar="SRP_STAMUS_TOKEN", required=True, callback=_trimmed,
@@ -391,25 +287,14 @@ def netmon_command(address, api_key, query, alarm_date, before, after, search_pa
 @click.option("--extract-timeout", type=click.FloatRange(min=1), default=600,
               show_default=True, metavar="SECONDS",
               help="How long one extraction on the probe is waited for.")
-@retrieval_options
-@reports_errors
-def stamus_command(address, token, signature_id, flow_id, alarm_date, before, after, probe,
-                   extract_timeout, retrieval):
+def stamus_command():
     """Retrieve and merge the conditional pcap of a Stamus signature's alerting flows."""
-    from srp.redaction import register_secret
-    from srp.retrieval.inputs import parse_integer_id
     from srp.vendors.stamus import Stamus
 
-    register_secret(token)
-    signature = parse_integer_id(signature_id, "--signature-id")
-    flow = parse_integer_id(flow_id, "--flow-id") if flow_id else None   # empty: field unset
-    window = time_window(alarm_date, before, after)
-    client = retrieval.client(address)
-    retrieval.run(Stamus(client, token, signature, flow, window, probe=probe,
-                         extract_timeout=extract_timeout), client)
+    return Stamus
 
 
-@main.command(name="cisco", cls=RetrievalCommand)
+@vendor_command("cisco")
 @click.option("--address", required=True, callback=_trimmed, metavar="URL",
               help="Cisco IPS sensor: host, host:port or https://host[:port].")
 @click.option("--username", required=True, callback=_trimmed, metavar="USER",
@@ -429,29 +314,18 @@ def stamus_command(address, token, signature_id, flow_id, alarm_date, before, af
 @click.option("--only-participants", is_flag=True,
               help="Keep only the packets between the alert's attacker and target (needs "
                    "--event-id).")
-@retrieval_options
-@reports_errors
-def cisco_command(address, username, password, event_id, iplog_id, alarm_date, wait,
-                  only_participants, retrieval):
+def cisco_command():
     """Retrieve and merge the IP logs of a Cisco IPS alert (or one IP log by its id)."""
-    from srp.redaction import register_secret
-    from srp.retrieval.inputs import parse_alarm_date, parse_integer_id
     from srp.vendors.cisco import Cisco
 
-    register_secret(password)
-    event = parse_integer_id(event_id, "--event-id") if event_id is not None else None
-    iplog = parse_integer_id(iplog_id, "--iplog-id") if iplog_id is not None else None
-    date = parse_alarm_date(alarm_date) if alarm_date else None
-    client = retrieval.client(address)
-    retrieval.run(Cisco(client, username, password, event_id=event, iplog_id=iplog, wait=wait,
-                        only_participants=only_participants, alarm_date=date), client)
+    return Cisco
 
 
 @main.command(name="summary")
 @click.argument("capture", metavar="FILE")
 @click.option("--json", "json_output", is_flag=True,
               help="Print the summary as one JSON object instead of text.")
-@reports_errors
+@reports_errors()
 def summary_command(capture, json_output):
     """Summarize a capture: its file, packets and time span, its largest conversations, and
     the names its traffic carries (DNS queries, HTTP requests, TLS server names).
@@ -473,7 +347,7 @@ def summary_command(capture, json_output):
 @main.command(name="demo")
 @click.option("--pcap-dir", default="srp-pcap-demo", show_default=True, callback=_trimmed,
               metavar="DIR", help="Folder for the demo's captures, manifests and log.")
-@reports_errors
+@reports_errors()
 def demo_command(pcap_dir):
     """Run NetMon, Stamus and Cisco IPS retrievals end to end against simulators on this
     machine, print their summaries, and keep the captures."""

@@ -12,11 +12,12 @@ import py7zr
 import pytest
 from conftest import read_packets
 
+from srp.capture.magic import sniff
 from srp.retrieval import run
-from srp.retrieval.download import ByteBudget, Downloaded, sniff
+from srp.retrieval.download import ByteBudget
 from srp.retrieval.run import Limits, retrieve
+from srp.retrieval.vendor import Downloaded, Found, NoData, Session, Vendor
 from srp.simulators.capfile import LINKTYPE_RAW, write_capture
-from srp.vendors import Session, Vendor
 
 
 def capture(path: Path, *seconds: int) -> Path:
@@ -33,16 +34,16 @@ class LocalVendor(Vendor):
     serves_archives = True
 
     def __init__(self, bodies: dict[str, Path]):
-        super().__init__()
+        super().__init__(client=None)   # nothing goes over the network
         self.bodies = bodies
         self.fetched: list[str] = []
 
     def request(self) -> dict:
         return {"vendor": self.name, "sessions": sorted(self.bodies)}
 
-    def find_sessions(self) -> list[Session]:
-        return [Session(id=key, start=f"2026-11-22T10:00:0{n}Z")
-                for n, key in enumerate(self.bodies)]
+    def find_sessions(self) -> Found:
+        return Found([Session(id=key, start=f"2026-11-22T10:00:0{n}Z")
+                      for n, key in enumerate(self.bodies)], NoData())
 
     def fetch(self, session: Session, dest: Path, budget: ByteBudget) -> Downloaded:
         shutil.copyfile(self.bodies[session.id], dest)

@@ -17,9 +17,9 @@ def open_capture(source: str | os.PathLike | BinaryIO) -> PcapReader | PcapngRea
     window.fill(4)
     head = window.buf[:4]
     if not head:
-        raise CaptureError(f"{window.source.name}: empty file, not a capture")
+        raise CaptureError("empty file, not a capture", window.source.name)
     if is_pcap(head):
         return PcapReader(window)
     if is_pcapng(head):
         return PcapngReader(window)
-    raise CaptureError(f"{window.source.name}: not a capture file (neither pcap nor pcapng)")
+    raise CaptureError("not a capture file (neither pcap nor pcapng)", window.source.name)

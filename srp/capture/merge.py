@@ -57,9 +57,11 @@ class MergeResult:
 
 def merge(inputs: Sequence[str | os.PathLike | BinaryIO], output: str | os.PathLike, *,
           format: str = "pcapng", snaplen: int | None = None, concatenate: bool = False,
-          interfaces: str = "all", buffer_budget: int = BUFFER_BUDGET) -> MergeResult:
+          interfaces: str = "all", buffer_budget: int = BUFFER_BUDGET,
+          names: Sequence[str] | None = None) -> MergeResult:
     """Merge `inputs` into `output`, written whole or not at all; `buffer_budget` bytes of
     input chunks are held at a time (less is slower, never more than that is held).
+    `names` says what to call each input in the warnings (by default, its file name).
 
     Raises CaptureError when an input cannot be read as a capture (nothing is written), and
     UsageError when the inputs cannot be written in `format`. Damage inside an input ends
@@ -79,14 +81,14 @@ def merge(inputs: Sequence[str | os.PathLike | BinaryIO], output: str | os.PathL
         for source in inputs:
             readers.append(open_capture(source))
         return _merge_readers(readers, Path(output), format, snaplen, concatenate, interfaces,
-                              buffer_budget)
+                              buffer_budget, names or [reader.name for reader in readers])
     finally:
         for reader in readers:
             reader.close()
 
 
 def _merge_readers(readers, output: Path, format: str, snaplen: int | None, concatenate: bool,
-                   interfaces: str, budget: int) -> MergeResult:
+                   interfaces: str, budget: int, names: Sequence[str]) -> MergeResult:
     result = MergeResult(output=output, format=format)
     chunk = _chunk_size(budget, len(readers))
     with atomic_output(output, buffering=0) as file:
@@ -111,9 +113,9 @@ def _merge_readers(readers, output: Path, format: str, snaplen: int | None, conc
         result.warnings.append(f"{blocks} pcapng blocks that are not packets (decryption "
                                f"secrets, custom blocks) can't be stored in a {format} file "
                                f"and were left out")
-    for reader in readers:
+    for reader, name in zip(readers, names):
         if reader.damage is not None:
-            result.warnings.append(reader.damage.describe(reader.name))
+            result.warnings.append(reader.damage.describe(name))
     return result
 
 

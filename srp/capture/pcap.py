@@ -5,12 +5,11 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
+from srp.capture.magic import PCAP_MAGICS, PCAP_MICRO, PCAP_NANO
 from srp.capture.model import Interface, batch_encoder, max_caplen
 from srp.capture.source import BatchReader, Window
 from srp.errors import CaptureError, UsageError
 
-MAGIC_MICRO = 0xA1B2C3D4
-MAGIC_NANO = 0xA1B23C4D
 HEADER_SIZE = 24
 RECORD_HEADER_SIZE = 16
 # The link-type field's upper bits carry the FCS length (libpcap's LT_FCS_LENGTH_PRESENT
@@ -22,16 +21,8 @@ OTHER_LINKTYPE = -1
 IF_TSRESOL = 9    # the pcapng options an interface read from a pcap header may carry
 IF_FCSLEN = 13
 
-_MAGICS = {
-    struct.pack("<I", MAGIC_MICRO): ("<", False),
-    struct.pack(">I", MAGIC_MICRO): (">", False),
-    struct.pack("<I", MAGIC_NANO): ("<", True),
-    struct.pack(">I", MAGIC_NANO): (">", True),
-}
-
-
 def is_pcap(head: bytes) -> bool:
-    return head[:4] in _MAGICS
+    return head[:4] in PCAP_MAGICS
 
 
 class PcapReader(BatchReader):
@@ -42,12 +33,12 @@ class PcapReader(BatchReader):
         window.fill(HEADER_SIZE)
         header = window.buf[window.pos:window.pos + HEADER_SIZE]
         if len(header) < HEADER_SIZE:
-            raise CaptureError(f"{self.name}: truncated pcap file header")
-        byte_order, self.nanosecond = _MAGICS[header[:4]]
+            raise CaptureError("truncated pcap file header", self.name)
+        byte_order, self.nanosecond = PCAP_MAGICS[header[:4]]
         major, minor, _zone, _sigfigs, snaplen, network = struct.unpack(
             byte_order + "HHiIII", header[4:])
         if major < 2:
-            raise CaptureError(f"{self.name}: pcap version {major}.{minor} is not supported")
+            raise CaptureError(f"pcap version {major}.{minor} is not supported", self.name)
         window.pos += HEADER_SIZE
         linktype = network & LINKTYPE_MASK
         options = []
@@ -140,7 +131,7 @@ class PcapWriter:
         self._file = file
         self._nanosecond = nanosecond
         self._linktype = linktype & LINKTYPE_MASK
-        magic = MAGIC_NANO if nanosecond else MAGIC_MICRO
+        magic = PCAP_NANO if nanosecond else PCAP_MICRO
         file.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, self._linktype))
 
     def copies(self, reader, cut: int | None) -> bool:

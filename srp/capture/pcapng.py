@@ -9,6 +9,7 @@ from itertools import chain
 from typing import BinaryIO
 
 from srp import __version__
+from srp.capture.magic import PCAPNG_MAGIC
 from srp.capture.model import BLOCK, Interface, batch_encoder, max_caplen
 from srp.capture.source import BatchReader, Window
 from srp.errors import CaptureError
@@ -61,7 +62,7 @@ _BLOCK_LIMIT = 16 * 1024 * 1024
 
 
 def is_pcapng(head: bytes) -> bool:
-    return head[:4] == struct.pack("<I", SHB)
+    return head[:4] == PCAPNG_MAGIC
 
 
 def _parse_options(body: bytes, order: str, numbers: dict[int, str]) -> list[tuple[int, bytes]]:
@@ -143,11 +144,11 @@ class PcapngReader(BatchReader):
         window = self._window
         window.fill(32)
         if len(window.buf) < 28 or window.buf[8:12] not in (_LE_MAGIC, _BE_MAGIC):
-            raise CaptureError(f"{self.name}: not a valid pcapng file (bad section header)")
+            raise CaptureError("not a valid pcapng file (bad section header)", self.name)
         major = struct.unpack_from(("<" if window.buf[8:12] == _LE_MAGIC else ">") + "H",
                                    window.buf, 12)[0]
         if major != 1:
-            raise CaptureError(f"{self.name}: pcapng version {major} is not supported")
+            raise CaptureError(f"pcapng version {major} is not supported", self.name)
         budget = 64 * 1024
         window.fill(budget)
         while not self._at_packet and self.damage is None:

@@ -78,7 +78,7 @@ class ByteSource:
             try:
                 data = _HANDLES.read(self, self._position, size)
             except OSError as exc:
-                raise CaptureError(f"{self.name}: cannot read: {exc.strerror or exc}") from None
+                raise CaptureError(f"cannot read: {exc.strerror or exc}", self.name) from None
             self._position += len(data)
             return data
         chunks = []

@@ -12,33 +12,16 @@ import gzip
 import hashlib
 import threading
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
+from srp.capture.magic import CAPTURE_KINDS, SNIFF_BYTES, sniff
 from srp.errors import SrpError
-from srp.retrieval.http import server_words
+from srp.retrieval.http import WORDS_BODY, server_words
+from srp.retrieval.vendor import Downloaded
 
 CHUNK = 64 * 1024
-SNIFF_LIMIT = 4096   # bytes of a non-capture body kept to quote the server's words
-
-_MAGIC = (
-    (b"\xd4\xc3\xb2\xa1", "pcap"), (b"\xa1\xb2\xc3\xd4", "pcap"),
-    (b"\x4d\x3c\xb2\xa1", "pcap"), (b"\xa1\xb2\x3c\x4d", "pcap"),
-    (b"\x0a\x0d\x0d\x0a", "pcapng"),
-    (b"7z\xbc\xaf\x27\x1c", "7z"),
-    (b"\x1f\x8b", "gzip"),
-)
-CAPTURE_KINDS = ("pcap", "pcapng")
-
-
-def sniff(head: bytes) -> str | None:
-    """'pcap', 'pcapng', '7z' or 'gzip' from a body's first bytes; None for anything else."""
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
-    return None
 
 
 class DownloadError(SrpError):
@@ -51,10 +34,10 @@ class SizeCapReached(DownloadError):
 
 class NotACapture(DownloadError):
     """The body is neither a capture nor an archive: the server talking. `head` holds its
-    first bytes (up to SNIFF_LIMIT), for a vendor that reads its appliance's error documents."""
+    first bytes (up to WORDS_BODY), for a vendor that reads its appliance's error documents."""
 
-    def __init__(self, message: str, head: bytes):
-        super().__init__(message)
+    def __init__(self, message: str, subject: str, head: bytes):
+        super().__init__(message, subject)
         self.head = head
 
 
@@ -89,14 +72,6 @@ class ByteBudget:
                 raise SizeCapReached(f"the --max-bytes limit of {self.limit} bytes was reached")
 
 
-@dataclass
-class Downloaded:
-    path: Path
-    size: int
-    sha256: str
-    kind: str
-
-
 def save_body(response: requests.Response, dest: Path, budget: ByteBudget,
               what: str) -> Downloaded:
     """Stream a response body into `dest`, hashing it; the body must be a capture or an
@@ -110,7 +85,7 @@ def save_body(response: requests.Response, dest: Path, budget: ByteBudget,
             for chunk in response.iter_content(CHUNK):
                 if kind is None:
                     head += chunk
-                    if len(head) < 8:
+                    if len(head) < SNIFF_BYTES:
                         continue
                     kind = sniff(head)
                     if kind is None:
@@ -130,9 +105,9 @@ def save_body(response: requests.Response, dest: Path, budget: ByteBudget,
         if kind in CAPTURE_KINDS:
             budget.release(size)   # a retry counts its bytes afresh
         if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException):
-            raise DownloadError(f"{what}: cannot write {dest.name}: {exc.strerror}") from None
-        raise TransferBroken(f"{what}: the download broke off after {size} bytes "
-                             f"({type(exc).__name__})") from None
+            raise DownloadError(f"cannot write {dest.name}: {exc.strerror}", what) from None
+        raise TransferBroken(f"the download broke off after {size} bytes "
+                             f"({type(exc).__name__})", what) from None
     except DownloadError:
         dest.unlink(missing_ok=True)
         raise
@@ -143,22 +118,22 @@ def save_body(response: requests.Response, dest: Path, budget: ByteBudget,
 
 
 def _head(head: bytes, response: requests.Response) -> bytes:
-    """The first SNIFF_LIMIT bytes of a body whose first `head` bytes were read."""
+    """The first WORDS_BODY bytes of a body whose first `head` bytes were read."""
     rest = b""
     try:
         for chunk in response.iter_content(CHUNK):
             rest += chunk
-            if len(head) + len(rest) >= SNIFF_LIMIT:
+            if len(head) + len(rest) >= WORDS_BODY:
                 break
     except requests.exceptions.RequestException:
         pass
-    return (head + rest)[:SNIFF_LIMIT]
+    return (head + rest)[:WORDS_BODY]
 
 
 def _not_a_capture(what: str, head: bytes, response: requests.Response) -> NotACapture:
     said = server_words(head, response.headers.get("Content-Type", ""))
     fallback = "(an unreadable body)" if head else "an empty body"
-    return NotACapture(f"{what}: the server sent no capture: {said or fallback}", head)
+    return NotACapture(f"the server sent no capture: {said or fallback}", what, head)
 
 
 def preload() -> None:
@@ -179,7 +154,7 @@ def unpack(download: Downloaded, workdir: Path, budget: ByteBudget, what: str) -
                     budget.take(len(chunk))
                     out.write(chunk)
         except (OSError, EOFError, zlib.error) as exc:
-            raise DownloadError(f"{what}: damaged gzip data ({exc})") from None
+            raise DownloadError(f"damaged gzip data ({exc})", what) from None
         return _captures_only([target], what)
     return _captures_only(_unpack_7z(download.path, workdir, budget, what), what)
 
@@ -188,10 +163,10 @@ def _captures_only(paths: list[Path], what: str) -> list[Path]:
     captures = []
     for path in paths:
         with open(path, "rb") as file:
-            if sniff(file.read(8)) in CAPTURE_KINDS:
+            if sniff(file.read(SNIFF_BYTES)) in CAPTURE_KINDS:
                 captures.append(path)
     if not captures:
-        raise DownloadError(f"{what}: the archive holds no capture file")
+        raise DownloadError("the archive holds no capture file", what)
     return captures
 
 
@@ -237,14 +212,14 @@ def _unpack_7z(archive: Path, workdir: Path, budget: ByteBudget, what: str) -> l
     try:
         with py7zr.SevenZipFile(archive, "r") as seven:
             if seven.needs_password():
-                raise DownloadError(f"{what}: the 7z archive is encrypted")
+                raise DownloadError("the 7z archive is encrypted", what)
             for name in seven.getnames():
                 # Members are written under names of ours, but py7zr refuses these anyway,
                 # and an archive that holds one is not what an appliance sends.
                 parts = name.replace("\\", "/").split("/")
                 if name.startswith(("/", "\\")) or ".." in parts or ":" in name:
-                    raise DownloadError(f"{what}: refused a 7z archive whose member name "
-                                        f"points outside its folder ({name[:60]!r})")
+                    raise DownloadError(f"refused a 7z archive whose member name points "
+                                        f"outside its folder ({name[:60]!r})", what)
             seven.extract(path=workdir, factory=MemberFiles())
             # Lets go of the decompressors now: they sit in a reference cycle of py7zr's
             # with their buffers, which Python would free only at some later collection.
@@ -253,5 +228,5 @@ def _unpack_7z(archive: Path, workdir: Path, budget: ByteBudget, what: str) -> l
         raise
     except (py7zr.exceptions.ArchiveError, EOFError, OSError, ValueError, KeyError,
             TypeError, zlib.error, IndexError) as exc:
-        raise DownloadError(f"{what}: damaged 7z archive ({type(exc).__name__})") from None
+        raise DownloadError(f"damaged 7z archive ({type(exc).__name__})", what) from None
     return [path for path in made if path.exists() and path.stat().st_size > 0]

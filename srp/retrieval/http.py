@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import requests
 import urllib3
@@ -27,13 +27,15 @@ from srp.redaction import redact
 
 RETRY_STATUSES = (429, 502, 503, 504)
 MAX_RETRY_AFTER = 60.0   # seconds; a server asking for longer is not waited for that long
+WORDS_BODY = 4096        # bytes of an answer read for its words
+MAX_PAGES = 1000         # a server that never stops paging is cut here
 
 
 class HttpError(SrpError):
     """The server answered, but not with what was asked for."""
 
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, subject: str | None = None, status: int | None = None):
+        super().__init__(message, subject)
         self.status = status
 
 
@@ -132,20 +134,30 @@ def check(response: requests.Response, what: str) -> requests.Response:
     """Raise the server's own words as an error unless the answer is a success."""
     if response.ok:
         return response
-    words = server_words(response.content[:4096], response.headers.get("Content-Type", ""))
+    words = answer_words(response)
     status = response.status_code
-    message = f"{what}: HTTP {status} {response.reason or ''}".rstrip()
+    message = f"HTTP {status} {response.reason or ''}".rstrip()
     if words:
         message += f": {words}"
     if status in (401, 403):
-        raise AuthError(message + " (check the API key or credentials)", status)
-    raise HttpError(message, status)
+        raise AuthError(message + " (check the API key or credentials)", what, status)
+    raise HttpError(message, what, status)
+
+
+def unexpected_answer(response: requests.Response, what: str, expected: str) -> SrpError:
+    """The error for a successful answer that is not what the tool asked for, quoting it."""
+    return SrpError(f"{expected}: {answer_words(response) or 'an empty body'}", what)
+
+
+def answer_words(response: requests.Response) -> str:
+    """What a server's answer says, as one short line ('' for an empty body)."""
+    return server_words(response.content, response.headers.get("Content-Type", ""))
 
 
 def server_words(body: bytes, content_type: str = "") -> str:
     """What an error body says, as one short line: a JSON message field, an HTML page's
-    title or text, or the first line of text."""
-    text = body.decode("utf-8", "replace").strip()
+    title or text, or the first line of text (of its first WORDS_BODY bytes)."""
+    text = body[:WORDS_BODY].decode("utf-8", "replace").strip()
     if not text:
         return ""
     if text[:1] in "{[":
@@ -166,6 +178,13 @@ def server_words(body: bytes, content_type: str = "") -> str:
     text = re.sub(r"[\x00-\x1f\x7f]+", " ", text)
     text = re.sub(r"\s+", " ", text).strip()
     return redact(text[:200] + ("..." if len(text) > 200 else ""))
+
+
+def page_numbers(what: str) -> Iterator[int]:
+    """0, 1, 2, ... for a loop that asks for one page after another and returns when the
+    answers end; a server that never stops paging fails it after MAX_PAGES."""
+    yield from range(MAX_PAGES)
+    raise SrpError(f"{what}: still paging after {MAX_PAGES} pages")
 
 
 def _timed_out(exc: BaseException) -> bool:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 from srp.errors import UsageError
+from srp.timestamps import rfc3339
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
@@ -129,6 +130,13 @@ class TimeWindow:
         return cls(alarm_date - timedelta(minutes=before_minutes),
                    alarm_date + timedelta(minutes=after_minutes))
 
+    @classmethod
+    def from_options(cls, alarm_date: str | None, before_minutes: float,
+                     after_minutes: float) -> "TimeWindow":
+        """The window of --alarm-date (empty or absent: none), --before and --after."""
+        return cls.around(parse_alarm_date(alarm_date) if alarm_date else None,
+                          before_minutes, after_minutes)
+
     def as_dict(self) -> dict:
         return {"from": rfc3339(self.start), "to": rfc3339(self.end)}
 
@@ -137,10 +145,6 @@ class TimeWindow:
         epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
         one_ms = timedelta(milliseconds=1)
         return (self.start - epoch) // one_ms, (self.end - epoch) // one_ms
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?", re.IGNORECASE)

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from srp.errors import EXIT_ERROR, EXIT_NO_DATA, EXIT_OK, EXIT_PARTIAL
 from srp.redaction import redact
+from srp.summary import render_text
 
 EXIT_CODES = {"ok": EXIT_OK, "no-data": EXIT_NO_DATA, "partial": EXIT_PARTIAL,
               "error": EXIT_ERROR}
@@ -54,8 +54,6 @@ class Outcome:
     def text(self) -> str:
         """At most 40 lines readable in a fixed-width box with no terminal: how it went, the
         file, and what the traffic in it is."""
-        from srp.summary import render_text   # here: srp.summary imports this module
-
         return redact(render_text(
             self.capture,
             heading=[f"srp-pcap {self.vendor}: {self.status.upper()}: {self.reason}"],
@@ -63,10 +61,3 @@ class Outcome:
                      f"{self.failed} failed"],
             errors=self.errors, warnings=self.warnings))
 
-
-def ns_to_rfc3339(ns: int | None) -> str | None:
-    if ns is None:
-        return None
-    seconds, fraction = divmod(ns, 1_000_000_000)
-    stamp = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{fraction:09d}Z"

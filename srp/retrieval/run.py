@@ -11,19 +11,21 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from srp import __version__
 from srp.capture import open_capture
-from srp.errors import SrpError, UsageError
+from srp.errors import CaptureError, SrpError, UsageError
+from srp.hashing import file_sha256
 from srp.oplog import log
-from srp.retrieval.download import (ByteBudget, DownloadError, Downloaded, SizeCapReached,
-                                    TransferBroken, unpack)
-from srp.retrieval.outcome import Outcome, ns_to_rfc3339
+from srp.retrieval.download import (ByteBudget, DownloadError, SizeCapReached, TransferBroken,
+                                    unpack)
+from srp.retrieval.outcome import Outcome
 from srp.retrieval.progress import Progress
-from srp.retrieval.store import ResultStore, file_sha256
-from srp.vendors import Session, Vendor
+from srp.retrieval.store import ResultStore
+from srp.retrieval.vendor import Downloaded, Found, Session, Vendor
+from srp.timestamps import ns_to_rfc3339, rfc3339, utc_now
 
 LOCK_WAIT = 15 * 60   # seconds a run waits for another run of the same alarm
 # Input bytes the merge holds at a time. A retrieval runs beside the SIEM on its Event
@@ -62,7 +64,7 @@ def retrieve(vendor: Vendor, pcap_dir: Path, alarm_id: str | None, limits: Limit
             earlier = store.earlier_result()
             if earlier is not None:
                 return _reused(vendor.name, earlier)
-        started = datetime.now(timezone.utc)
+        started = utc_now()
         preloading = _preload(vendor)
         try:
             return _retrieve(vendor, store, request, started, limits)
@@ -73,16 +75,15 @@ def retrieve(vendor: Vendor, pcap_dir: Path, alarm_id: str | None, limits: Limit
 
 def _retrieve(vendor: Vendor, store: ResultStore, request: dict, started: datetime,
               limits: Limits) -> Outcome:
-    sessions = vendor.find_sessions()
-    log.debug("%s sessions found", len(sessions))
-    plan, warnings = _plan(sessions, limits)
-    outcome = Outcome(vendor=vendor.name, status="ok", reason="", found=len(sessions))
+    found = vendor.find_sessions()
+    log.debug("%s sessions found", len(found.sessions))
+    plan, warnings = _plan(found.sessions, limits)
+    outcome = Outcome(vendor=vendor.name, status="ok", reason="", found=len(found.sessions),
+                      warnings=found.warnings + warnings)
     with store.workdir() as workdir:
         fetched = _fetch_all(vendor, plan, workdir, limits)
-        # Read after fetching: a vendor may learn something while it downloads.
-        outcome.warnings = vendor.warnings + warnings
-        _merge(vendor, store, fetched, outcome)
-    _write_manifest(store, request, started, sessions, fetched, outcome)
+        _merge(vendor, found, store, fetched, outcome)
+    _write_manifest(store, request, started, found.sessions, fetched, outcome)
     return outcome
 
 
@@ -165,7 +166,7 @@ def _unpack(fetched: _Fetched, workdir: Path, budget: ByteBudget, what: str) -> 
     captures, kinds, empty = [], set(), 0
     try:
         for path in unpack(fetched.download, workdir, budget, what):
-            kind = _capture_kind(path)
+            kind = _capture_kind(path, what)
             if kind is None:
                 empty += 1
             else:
@@ -178,19 +179,21 @@ def _unpack(fetched: _Fetched, workdir: Path, budget: ByteBudget, what: str) -> 
 
 
 def _failed(fetched: _Fetched, exc: SrpError, what: str) -> None:
-    """Record why a session is not merged: skipped at the cap, or failed."""
+    """Record why a session is not merged: skipped at the cap, or failed (in words that
+    name the session: the error's subject, else `what`)."""
     if isinstance(exc, SizeCapReached):
         fetched.skipped = str(exc)
-    elif isinstance(exc, DownloadError) or str(exc).startswith(what):
-        fetched.error = str(exc)   # already names the session
     else:
-        fetched.error = f"{what}: {exc}"
+        fetched.error = str(exc) if exc.subject else f"{what}: {exc}"
 
 
-def _merge(vendor: Vendor, store: ResultStore, fetched: list[_Fetched],
+def _merge(vendor: Vendor, found: Found, store: ResultStore, fetched: list[_Fetched],
            outcome: Outcome) -> None:
     from srp.capture.merge import merge
 
+    for done in fetched:   # what the vendor learnt while downloading
+        if done.download is not None:
+            outcome.warnings += done.download.warnings
     failed = [f for f in fetched if f.error]
     skipped = [f for f in fetched if f.skipped]
     outcome.failed = len(failed)
@@ -211,25 +214,25 @@ def _merge(vendor: Vendor, store: ResultStore, fetched: list[_Fetched],
             outcome.status = "error"
             outcome.reason = f"no {vendor.session_noun} could be downloaded"
         else:
+            no_data = found.no_data
             outcome.status = "no-data"
-            outcome.reason = (vendor.nothing_found if outcome.found == 0 else
-                              vendor.only_empty if fetched else vendor.nothing_captured)
+            outcome.reason = (no_data.nothing_found if outcome.found == 0 else
+                              no_data.only_empty if fetched else no_data.nothing_captured)
         return
+    # Warnings name the session a capture came from, not its file in the work folder.
+    names = [vendor.describe(f.session) for f in fetched for _path in f.captures]
     format = _output_format(formats)
     target, _ = store.new_paths("pcapng" if format == "pcapng" else "pcap")
     try:
-        result = merge(captures, target, format=format, buffer_budget=MERGE_BUDGET)
+        result = merge(captures, target, format=format, buffer_budget=MERGE_BUDGET,
+                       names=names)
     except UsageError:
         # A session described an interface of another link type after its first
         # packets: only pcapng holds both.
         target, _ = store.new_paths("pcapng")
-        result = merge(captures, target, format="pcapng", buffer_budget=MERGE_BUDGET)
-    # Damage warnings name the capture's file in the private work folder: name the session.
-    names = {str(path): vendor.describe(f.session) for f in fetched for path in f.captures}
-    for warning in result.warnings:
-        path = warning.split(": ", 1)[0]
-        outcome.warnings.append(warning.replace(path, names[path], 1) if path in names
-                                else warning)
+        result = merge(captures, target, format="pcapng", buffer_budget=MERGE_BUDGET,
+                       names=names)
+    outcome.warnings += result.warnings
     outcome.pcap = str(target.resolve())
     outcome.sha256 = file_sha256(target)
     outcome.capture = _summary(target, outcome.sha256, outcome.warnings)
@@ -244,13 +247,17 @@ def _merge(vendor: Vendor, store: ResultStore, fetched: list[_Fetched],
         outcome.reason = f"{vendor.count(outcome.downloaded)} merged"
 
 
-def _capture_kind(path: Path) -> tuple[int, bool] | None:
-    """(link type, nanosecond) of a capture's interfaces, or None when it holds no packet."""
-    with open_capture(path) as reader:   # closed at once: Windows cannot delete open files
-        if reader.read_batch(4096) is None:
-            return None
-        nanosecond = any(i.ts_units > 1_000_000 for i in reader.interfaces)
-        return tuple(sorted({i.linktype for i in reader.interfaces})), nanosecond
+def _capture_kind(path: Path, what: str) -> tuple[int, bool] | None:
+    """(link type, nanosecond) of a capture's interfaces, or None when it holds no packet;
+    a capture that cannot be read is the session's download error."""
+    try:
+        with open_capture(path) as reader:   # closed at once: Windows cannot delete open files
+            if reader.read_batch(4096) is None:
+                return None
+            nanosecond = any(i.ts_units > 1_000_000 for i in reader.interfaces)
+            return tuple(sorted({i.linktype for i in reader.interfaces})), nanosecond
+    except CaptureError as exc:
+        raise DownloadError(str(exc), what) from None
 
 
 def _output_format(kinds: set) -> str:
@@ -270,8 +277,8 @@ def _write_manifest(store: ResultStore, request: dict, started: datetime,
     manifest = {
         "tool": {"name": "srp-pcap", "version": __version__},
         "request": request,
-        "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "finished": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "started": rfc3339(started),
+        "finished": rfc3339(utc_now()),
         "sessions": [_session_entry(s, by_id.get(s.id)) for s in sessions],
         "result": outcome.as_json(),
     }
@@ -291,6 +298,8 @@ def _session_entry(session: Session, fetched: _Fetched | None) -> dict:
         entry.update(status="not fetched (cap)")
     else:
         entry.update(status="downloaded", size=fetched.size, sha256=fetched.sha256)
+    if fetched is not None and fetched.download is not None:
+        entry.update(fetched.download.details)
     return entry
 
 

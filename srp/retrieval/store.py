@@ -22,6 +22,7 @@ from typing import Iterator
 
 from srp.atomic import atomic_output
 from srp.errors import SrpError
+from srp.hashing import file_sha256
 from srp.redaction import redact
 
 LOCK_STALE_AFTER = 6 * 3600   # seconds; a lock this old was left by a run that died
@@ -31,14 +32,6 @@ LOCK_POLL = 0.5
 def safe_name_part(text: str | None, fallback: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_-]+", "_", text or "").strip("_-")[:64]
     return cleaned or fallback
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 _RESULT_NAME = re.compile(r"[A-Za-z0-9_-]+_\d{8}T\d{6}Z_[0-9a-f]{12}\.(?:pcap|pcapng|json)")

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from srp.capture import open_capture
 from srp.capture.headers import LINK_TYPE_NAMES
-from srp.retrieval.outcome import ns_to_rfc3339
-from srp.retrieval.store import file_sha256
+from srp.hashing import file_sha256
 from srp.summary.headers import HeaderPass, link_type_name, protocol_name
 from srp.summary.names import CANDIDATES, NameReader, Ranked, TrafficNames
 from srp.summary.render import MAX_LINES, WIDTH, render_text
+from srp.timestamps import ns_to_rfc3339
 
 __all__ = ["CaptureSummary", "Conversation", "MAX_LINES", "Ranked", "WIDTH", "render_text",
            "summarize"]

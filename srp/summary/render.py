@@ -13,9 +13,9 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING, Iterable
 
-from srp.retrieval.outcome import ns_to_rfc3339
 from srp.summary.headers import link_type_name
 from srp.summary.printable import cut, printable
+from srp.timestamps import ns_to_rfc3339
 
 if TYPE_CHECKING:
     from srp.summary import CaptureSummary, Conversation

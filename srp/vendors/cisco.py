@@ -6,8 +6,8 @@ acts on) and in srp.vendors.cisco_sdee (the XML: namespaces, element names). Ver
 IPS guides, the RDEP and SDEE descriptions): HTTP Basic auth and a session cookie; SDEE at
 /cgi-bin/sdee-server (4.x sensors: /cgi-bin/event-server) in query mode and subscription
 mode (open / get / close); `POST /cgi-bin/iplog-server?ipLogId=N` answering the libpcap
-log. Assumed, since Cisco does not publish it (vendor-apis.md section 3): the error names
-below, the one place to adjust when a real sensor differs.
+log. Assumed, since Cisco does not publish it (docs/vendor-contracts.md#cisco-ips): the
+error names below, the one place to adjust when a real sensor differs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import contextlib
 import re
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
@@ -25,13 +25,13 @@ import requests
 
 from srp.capture.filter import filter_capture
 from srp.capture.headers import Packet
+from srp.capture.magic import CAPTURE_KINDS
 from srp.errors import CaptureError, SrpError, UsageError
-from srp.retrieval.download import (CAPTURE_KINDS, CHUNK, ByteBudget, Downloaded,
-                                    DownloadError, NotACapture, save_body)
-from srp.retrieval.http import HttpClient, check
-from srp.retrieval.inputs import rfc3339
-from srp.retrieval.outcome import ns_to_rfc3339
-from srp.vendors import Session, Vendor
+from srp.retrieval.download import CHUNK, ByteBudget, DownloadError, NotACapture, save_body
+from srp.retrieval.http import HttpClient, check, page_numbers
+from srp.retrieval.inputs import parse_alarm_date, parse_integer_id
+from srp.retrieval.vendor import Downloaded, Found, NoData, Session, Vendor
+from srp.timestamps import ns_to_rfc3339, rfc3339
 from srp.vendors.cisco_sdee import (Alert, Endpoint, Events, SensorSaid, error_words,
                                     parse_document, read_events, subscription_id)
 
@@ -48,13 +48,12 @@ OPEN, GET, CLOSE = "open", "get", "close"
 # A sensor keeps a few subscriptions; "force" would close the oldest, which may be the SIEM's
 # own event collector: an automatic action never does that.
 FORCE_SUBSCRIPTION = "no"
-# --- Assumed (vendor-apis.md section 3) ---
+# --- Assumed (docs/vendor-contracts.md#cisco-ips) ---
 SUBSCRIPTION_NEEDED = frozenset({"errNotSupported"})   # query mode refused: subscribe
 IPLOG_GONE = frozenset({"errNotFound"})         # the log is unknown or was overwritten
 # ---------------------------------------------------------------------------------------
 
 PAGE_EVENTS = 500
-MAX_PAGES = 1000          # a sensor that never stops paging is cut here
 GET_WAIT = 1              # seconds a subscription `get` may hold on for new events
 MAX_ANSWER = 32 * 1024 * 1024
 SEARCH_LOOKBACK = timedelta(hours=24)   # before --alarm-date (or now), the alert is looked for
@@ -86,15 +85,27 @@ def _is_endpoint(side: tuple[bytes, int | None], endpoint: Endpoint) -> bool:
                                             or port == endpoint.port)
 
 
+@dataclass(frozen=True)
+class _IpLog:
+    """What fetching one IP log needs besides its id."""
+
+    log_id: int
+    status: str | None                   # its latest status event, if the sensor sent one
+    participants: Participants | None    # the packets to keep (--only-participants)
+    deadline: float                      # time.monotonic() at which --wait runs out
+
+
 class Cisco(Vendor):
     name = "cisco"
+    secret_options = ("password",)
     session_noun = "IP log"
-    nothing_captured = "the alert's IP logs hold no packets"
+    no_data = NoData(nothing_captured="the alert's IP logs hold no packets")
 
-    def __init__(self, client: HttpClient, username: str, password: str, *,
-                 event_id: int | None = None, iplog_id: int | None = None, wait: float,
-                 only_participants: bool = False, alarm_date: datetime | None = None):
-        super().__init__()
+    def __init__(self, client: HttpClient, *, username: str, password: str,
+                 event_id: str | None = None, iplog_id: str | None = None,
+                 alarm_date: str | None = None, wait: float = 300,
+                 only_participants: bool = False):
+        super().__init__(client)
         if (event_id is None) == (iplog_id is None):
             raise UsageError("give one of --event-id and --iplog-id")
         if only_participants and event_id is None:
@@ -105,52 +116,61 @@ class Cisco(Vendor):
                              "characters")
         if not password:
             raise UsageError("--password is empty")
-        self._client = client
         self._auth = (username, password)
-        self._event_id = event_id
-        self._iplog_id = iplog_id
+        self._event_id = parse_integer_id(event_id, "--event-id") if event_id is not None \
+            else None
+        self._iplog_id = parse_integer_id(iplog_id, "--iplog-id") if iplog_id is not None \
+            else None
+        self._alarm_date = parse_alarm_date(alarm_date) if alarm_date else None
         self._wait = wait
         self._only_participants = only_participants
-        self._alarm_date = alarm_date
-        self._search_from = (alarm_date or datetime.now(timezone.utc)) - SEARCH_LOOKBACK
+        self._search_from = (self._alarm_date or datetime.now(timezone.utc)) - SEARCH_LOOKBACK
         self._sdee_path = SDEE_PATH
         self._mode = "query"
-        self._statuses: dict[int, str] = {}      # IP log id -> its latest status event
-        self._participants: Participants | None = None
-        self._deadline = 0.0
 
     def request(self) -> dict:
-        return {"vendor": self.name, "address": self._client.base_url,
+        return {"vendor": self.name, "address": self.client.base_url,
                 "event_id": self._event_id, "iplog_id": self._iplog_id,
                 "only_participants": self._only_participants,
                 "alarm_date": rfc3339(self._alarm_date) if self._alarm_date else None}
 
     # --- finding the IP logs ---
 
-    def find_sessions(self) -> list[Session]:
+    def find_sessions(self) -> Found:
+        found = Found([], self.no_data)
         if self._iplog_id is not None:
-            sessions = [Session(str(self._iplog_id), details={"ipLogId": self._iplog_id})]
-        else:
-            sessions = self._alert_sessions()
-        self._deadline = time.monotonic() + self._wait
-        return sessions
-
-    def _alert_sessions(self) -> list[Session]:
-        alert = self._find_alert()
+            handle = _IpLog(self._iplog_id, None, None, time.monotonic() + self._wait)
+            found.sessions = [Session(str(self._iplog_id), details={"ipLogId": self._iplog_id},
+                                      handle=handle)]
+            return found
+        statuses: dict[int, str] = {}      # IP log id -> its latest status event
+        alert = self._find_alert(statuses, found.warnings)
+        deadline = time.monotonic() + self._wait
         if alert is None:
-            self.nothing_found = (f"no alert with event id {self._event_id} on the sensor "
-                                  f"since {rfc3339(self._search_from)}")
-            return []
+            found.no_data = replace(
+                self.no_data, nothing_found=f"no alert with event id {self._event_id} on the "
+                                            f"sensor since {rfc3339(self._search_from)}")
+            return found
         if alert.unreadable_log_ids:
-            self.warnings.append(f"alert {alert.event_id}: skipped {alert.unreadable_log_ids} "
-                                 f"IP log ids that are not whole numbers")
+            found.warnings.append(f"alert {alert.event_id}: skipped "
+                                  f"{alert.unreadable_log_ids} IP log ids that are not whole "
+                                  f"numbers")
         if not alert.ip_log_ids:
             label = alert.description or f"signature {alert.signature_id}"
-            self.nothing_found = (f"alert {alert.event_id} ({label}) has no IP log: its event "
-                                  f"action logs no packets")
-            return []
+            found.no_data = replace(
+                self.no_data, nothing_found=f"alert {alert.event_id} ({label}) has no IP log: "
+                                            f"its event action logs no packets")
+            return found
+        participants = None
         if self._only_participants:
-            self._choose_participants(alert)
+            if alert.attacker is None or not alert.targets:
+                found.warnings.append(f"alert {alert.event_id} names no attacker and target "
+                                      f"address: its IP logs are kept whole")
+            else:
+                participants = Participants(alert.attacker, tuple(alert.targets))
+                found.no_data = replace(
+                    self.no_data, only_empty="the IP logs hold no packet between the alert's "
+                                             "attacker and target")
         details = {
             "eventId": alert.event_id, "signatureId": alert.signature_id,
             "description": alert.description, "severity": alert.severity,
@@ -159,31 +179,27 @@ class Cisco(Vendor):
             "foundThrough": f"SDEE {self._mode} mode at {self._sdee_path}",
         }
         start = ns_to_rfc3339(alert.time_ns)
-        return [Session(str(log_id), start=start,
-                        details={"ipLogId": log_id, **details,
-                                 "ipLogStatus": self._statuses.get(log_id, "unknown")})
-                for log_id in alert.ip_log_ids]
+        found.sessions = [
+            Session(str(log_id), start=start,
+                    details={"ipLogId": log_id, **details,
+                             "ipLogStatus": statuses.get(log_id, "unknown")},
+                    handle=_IpLog(log_id, statuses.get(log_id), participants, deadline))
+            for log_id in alert.ip_log_ids]
+        return found
 
-    def _choose_participants(self, alert: Alert) -> None:
-        if alert.attacker is None or not alert.targets:
-            self.warnings.append(f"alert {alert.event_id} names no attacker and target "
-                                 f"address: its IP logs are kept whole")
-            return
-        self._participants = Participants(alert.attacker, tuple(alert.targets))
-        self.only_empty = "the IP logs hold no packet between the alert's attacker and target"
-
-    def _find_alert(self) -> Alert | None:
-        with contextlib.closing(self._event_pages()) as pages:
+    def _find_alert(self, statuses: dict[int, str], warnings: list[str]) -> Alert | None:
+        """The alert asked for, recording on the way the IP log statuses the sensor sent."""
+        with contextlib.closing(self._event_pages(warnings)) as pages:
             for events in pages:
                 # Pages come in time order: a later status of a log replaces an earlier one.
                 for status in events.statuses:
-                    self._statuses[status.ip_log_id] = status.status
+                    statuses[status.ip_log_id] = status.status
                 for alert in events.alerts:
                     if alert.event_id == self._event_id:
                         return alert
         return None
 
-    def _event_pages(self) -> Iterator[Events]:
+    def _event_pages(self, warnings: list[str]) -> Iterator[Events]:
         """The sensor's events since the search start, page by page: in query mode, or
         through a subscription when the sensor serves events only that way."""
         try:
@@ -193,14 +209,15 @@ class Cisco(Vendor):
             if said.name not in SUBSCRIPTION_NEEDED:
                 raise
         self._mode = "subscription"
-        yield from self._subscription_pages()
+        yield from self._subscription_pages(warnings)
 
     def _query_pages(self) -> Iterator[Events]:
+        what = "SDEE event query"
         start = _ns(self._search_from)
         seen: set = set()
-        for _page in range(MAX_PAGES):
+        for _page in page_numbers(what):
             answer = self._sdee({EVENTS: EVENT_TYPES, START_TIME: start,
-                                 MAX_EVENTS: PAGE_EVENTS}, "SDEE event query")
+                                 MAX_EVENTS: PAGE_EVENTS}, what)
             # The next page starts at the latest time seen; events of that very time come
             # again and are recognised by their ids.
             events = read_events(answer).without(seen)
@@ -209,28 +226,26 @@ class Cisco(Vendor):
             seen |= events.keys
             yield events
             start = max(start, events.latest_ns or start)
-        raise SrpError(f"SDEE event query: still paging after {MAX_PAGES} pages")
 
-    def _subscription_pages(self) -> Iterator[Events]:
+    def _subscription_pages(self, warnings: list[str]) -> Iterator[Events]:
         what = "SDEE subscription"
         opened = self._sdee({ACTION: OPEN, EVENTS: EVENT_TYPES, FORCE: FORCE_SUBSCRIPTION,
                              START_TIME: _ns(self._search_from)}, what)
         subscription = subscription_id(opened, what)
         try:
-            for _page in range(MAX_PAGES):
+            for _page in page_numbers(what):
                 events = read_events(self._sdee({ACTION: GET, SUBSCRIPTION: subscription,
                                                  TIMEOUT: GET_WAIT, MAX_EVENTS: PAGE_EVENTS,
                                                  CONFIRM: "yes"}, what))
                 if not events.keys:
                     return
                 yield events
-            raise SrpError(f"{what}: still paging after {MAX_PAGES} pages")
         finally:
             # A sensor holds only a few subscriptions: never leave one open.
             try:
                 self._sdee({ACTION: CLOSE, SUBSCRIPTION: subscription}, what)
             except SrpError as exc:
-                self.warnings.append(f"could not close the SDEE subscription: {exc}")
+                warnings.append(f"could not close the SDEE subscription: {exc}")
 
     def _sdee(self, params: dict, what: str):
         """One SDEE request, its answer parsed (SensorSaid for an error document); a 4.x
@@ -246,43 +261,41 @@ class Cisco(Vendor):
 
     def _request(self, method: str, path: str, **kwargs) -> requests.Response:
         # Basic auth on every request; the session keeps the sensor's cookie as well.
-        return self._client.request(method, path, auth=self._auth, stream=True, **kwargs)
+        return self.client.request(method, path, auth=self._auth, stream=True, **kwargs)
 
     # --- downloading an IP log ---
 
     def fetch(self, session: Session, dest: Path, budget: ByteBudget) -> Downloaded:
-        """Download one IP log, waiting while the sensor is still writing it; what the wait
-        and the filter did goes into the session's details, which reach the manifest."""
-        log_id = int(session.id)   # made from an integer in find_sessions
-        what = f"IP log {log_id}"
-        if self._statuses.get(log_id) == "removed":
-            raise DownloadError(f"{what}: the sensor reports it removed (overwritten) before "
-                                f"it could be fetched")
+        """Download one IP log, waiting while the sensor is still writing it; the download's
+        details say how long it waited and what the filter kept."""
+        log: _IpLog = session.handle
+        what = self.describe(session)
+        if log.status == "removed":
+            raise DownloadError("the sensor reports it removed (overwritten) before it could "
+                                "be fetched", what)
         started, delay = time.monotonic(), FIRST_RETRY
         while True:
             try:
-                download = self._download(log_id, dest, budget, what)
+                download = self._download(log.log_id, dest, budget, what)
                 break
             except NotACapture as answer:
                 # Not a capture: the sensor talking, typically "not complete yet".
                 name, words = error_words(answer.head)
                 said = f"{name}: {words}" if name else words
                 if name in IPLOG_GONE:
-                    raise DownloadError(f"{what}: the sensor does not have it: {said}"
-                                        ) from None
-                left = self._deadline - time.monotonic()
+                    raise DownloadError(f"the sensor does not have it: {said}", what) from None
+                left = log.deadline - time.monotonic()
                 if left <= 0:
-                    raise DownloadError(f"{what} did not complete within --wait "
-                                        f"{self._wait:g} s; the sensor still answers: "
-                                        f"{said}") from None
+                    raise DownloadError(f"did not complete within --wait {self._wait:g} s; the "
+                                        f"sensor still answers: {said}", what) from None
                 time.sleep(min(delay, left))
                 delay = min(delay * 2, LONGEST_RETRY)
         waited = time.monotonic() - started
         if waited >= FIRST_RETRY:
-            session.details["waitedSeconds"] = round(waited, 1)
-        if self._participants is None:
+            download.details["waitedSeconds"] = round(waited, 1)
+        if log.participants is None:
             return download
-        return self._keep_participants(session, download, what)
+        return _keep_participants(download, log.participants, what)
 
     def _download(self, log_id: int, dest: Path, budget: ByteBudget,
                   what: str) -> Downloaded:
@@ -291,25 +304,27 @@ class Cisco(Vendor):
             check(response, what)
             return save_body(response, dest, budget, what)
 
-    def _keep_participants(self, session: Session, download: Downloaded,
-                           what: str) -> Downloaded:
-        """The IP log cut to the alert's attacker/target packets (an IP log may hold more
-        than the alert's pair)."""
-        if download.kind not in CAPTURE_KINDS:
-            raise DownloadError(f"{what} came as a {download.kind} archive; "
-                                f"--only-participants filters bare captures only")
-        filtered = download.path.with_name(download.path.name + ".participants")
-        try:
-            result = filter_capture(download.path, filtered, self._participants.matches)
-        except CaptureError as exc:
-            raise DownloadError(f"{what}: {str(exc).split(': ', 1)[-1]}") from None
-        finally:
-            download.path.unlink(missing_ok=True)
-        if result.damage is not None:
-            self.warnings.append(result.damage.describe(what))
-        # The size and SHA-256 stay those of the log as the sensor sent it.
-        session.details["participantPackets"] = {"kept": result.kept, "of": result.read}
-        return Downloaded(filtered, download.size, download.sha256, download.kind)
+
+def _keep_participants(download: Downloaded, participants: Participants,
+                       what: str) -> Downloaded:
+    """The IP log cut to the alert's attacker/target packets (an IP log may hold more than
+    the alert's pair)."""
+    if download.kind not in CAPTURE_KINDS:
+        raise DownloadError(f"came as a {download.kind} archive; --only-participants filters "
+                            f"bare captures only", what)
+    filtered = download.path.with_name(download.path.name + ".participants")
+    try:
+        result = filter_capture(download.path, filtered, participants.matches)
+    except CaptureError as exc:
+        raise DownloadError(exc.reason, what) from None
+    finally:
+        download.path.unlink(missing_ok=True)
+    # The size and SHA-256 stay those of the log as the sensor sent it.
+    download.path = filtered
+    download.details["participantPackets"] = {"kept": result.kept, "of": result.read}
+    if result.damage is not None:
+        download.warnings.append(result.damage.describe(what))
+    return download
 
 
 def _read_answer(response: requests.Response, what: str) -> bytes:

@@ -2,9 +2,9 @@
 sensor's own words when it answers with an error document.
 
 Every SDEE XML detail of the project lives here: namespaces, element and attribute names.
-Those marked "assumed" are the project's contract (vendor-apis.md section 3), not public:
-this is the one place to adjust them when a real sensor differs. The routes and request
-parameters are in srp.vendors.cisco.
+Those marked "assumed" are the project's contract (docs/vendor-contracts.md#cisco-ips), not
+public: this is the one place to adjust them when a real sensor differs. The routes and
+request parameters are in srp.vendors.cisco.
 
 Sensor XML is untrusted. lxml parses it with entity resolution, DTD loading and network
 access off, and a document carrying a DOCTYPE (SOAP forbids one; a hostile sensor or a
@@ -38,7 +38,7 @@ PARTICIPANTS = "participants"            # sd:participants/sd:attacker|sd:target
 ATTACKER, TARGET = "attacker", "target"
 ADDRESS, PORT = "addr", "port"           # inside sd:attacker / sd:target
 SUBSCRIPTION_ID = "subscriptionId"       # sd:, in the answer to action=open
-# --- Assumed (vendor-apis.md section 3) ---
+# --- Assumed (docs/vendor-contracts.md#cisco-ips) ---
 IPLOG_IDS, IPLOG_ID = "ipLogIds", "ipLogId"          # cid:ipLogIds/cid:ipLogId in an alert
 IPLOG_STATUSES = {"ipLogAdded": "added", "ipLogStarted": "started",    # cid:, inside
                   "ipLogCompleted": "completed", "ipLogRemoved": "removed"}   # sd:evStatus
@@ -129,7 +129,7 @@ def parse_document(body: bytes, what: str):
     try:
         root = etree.fromstring(body, parser)
     except etree.XMLSyntaxError:
-        said = server_words(body[:4096])
+        said = server_words(body)
         raise SrpError(f"{what}: the sensor's answer is not an XML document: "
                        f"{said or 'an empty body'}") from None
     info = root.getroottree().docinfo
@@ -140,7 +140,7 @@ def parse_document(body: bytes, what: str):
         raise SensorSaid(what, *error)
     if root.tag != ENVELOPE:   # a well-formed login page must not read as "no events"
         raise SrpError(f"{what}: the sensor's answer is not an SDEE document: "
-                       f"{server_words(body[:4096]) or 'an empty document'}")
+                       f"{server_words(body) or 'an empty document'}")
     return root
 
 

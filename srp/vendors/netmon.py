@@ -13,16 +13,15 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
-from srp.errors import SrpError, UsageError
-from srp.retrieval.download import ByteBudget, Downloaded, save_body
-from srp.retrieval.http import HttpClient, check, server_words
+from srp.errors import UsageError
+from srp.retrieval.download import ByteBudget, save_body
+from srp.retrieval.http import HttpClient, check, page_numbers, unexpected_answer
 from srp.retrieval.inputs import TimeWindow
-from srp.vendors import Session, Vendor
+from srp.retrieval.vendor import Downloaded, Found, NoData, Session, Vendor
 
-SEARCH_PATH = "/api/sessions/search"            # assumed contract (vendor-apis.md)
+SEARCH_PATH = "/api/sessions/search"            # assumed contract (docs/vendor-contracts.md)
 PCAP_PATH = "/api/session/{id}/pcap"            # verified
 PAGE_SIZE = 100
-MAX_PAGES = 1000                                # a server that never stops paging is cut here
 MAX_QUERY_LENGTH = 1024
 _SESSION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -40,23 +39,24 @@ def lucene_phrase(value: str) -> str:
 
 class NetMon(Vendor):
     name = "netmon"
+    secret_options = ("api_key",)
     serves_archives = True   # every session comes as a 7z archive
-    nothing_found = "no NetMon session matched the query in the time window"
-    nothing_captured = "the matching NetMon sessions have no captured packets"
+    no_data = NoData(nothing_found="no NetMon session matched the query in the time window",
+                     nothing_captured="the matching NetMon sessions have no captured packets")
 
-    def __init__(self, client: HttpClient, api_key: str, query: str, window: TimeWindow,
-                 search_path: str = SEARCH_PATH):
-        super().__init__()
-        self._client = client
+    def __init__(self, client: HttpClient, *, api_key: str, query: str,
+                 alarm_date: str | None = None, before: float = 60, after: float = 15,
+                 search_path: str | None = None):
+        super().__init__(client)
         self._api_key = api_key
         self._legacy_auth = False
         self._lucene = lucene_phrase(query)
         self._query = query.strip()
-        self._window = window
-        self._search_path = search_path
+        self._window = TimeWindow.from_options(alarm_date, before, after)
+        self._search_path = search_path or SEARCH_PATH
 
     def request(self) -> dict:
-        return {"vendor": self.name, "address": self._client.base_url, "query": self._query,
+        return {"vendor": self.name, "address": self.client.base_url, "query": self._query,
                 "lucene": self._lucene, "window": self._window.as_dict()}
 
     def _auth(self) -> dict:
@@ -65,42 +65,41 @@ class NetMon(Vendor):
         return {"Authorization": f"Bearer {self._api_key}"}
 
     def _call(self, method: str, path: str, what: str, **kwargs):
-        response = self._client.request(method, path, headers=self._auth(), **kwargs)
+        response = self.client.request(method, path, headers=self._auth(), **kwargs)
         if response.status_code == 401 and not self._legacy_auth:
             # NetMon 3.x took the token in a header of its own; try that once.
             response.close()
             self._legacy_auth = True
-            response = self._client.request(method, path, headers=self._auth(), **kwargs)
+            response = self.client.request(method, path, headers=self._auth(), **kwargs)
             if response.status_code == 401:
                 self._legacy_auth = False
         return check(response, what)
 
-    def find_sessions(self) -> list[Session]:
-        sessions: list[Session] = []
+    def find_sessions(self) -> Found:
+        found = Found([], self.no_data)
+        what = "NetMon session search"
         seen = 0
-        for _page in range(MAX_PAGES):
+        for _page in page_numbers(what):
             body = {"query": self._lucene, **self._window.as_dict(),
                     "offset": seen, "limit": PAGE_SIZE}
-            answer = self._call("POST", self._search_path, "NetMon session search", json=body)
+            answer = self._call("POST", self._search_path, what, json=body)
             try:
                 data = answer.json()
                 page = data["sessions"]
                 total = int(data["total"])
             except (ValueError, KeyError, TypeError):
-                said = server_words(answer.content[:4096], answer.headers.get("Content-Type", ""))
-                raise SrpError(f"NetMon session search: the answer is not the session list "
-                               f"this tool expects: {said or 'an empty body'}") from None
+                raise unexpected_answer(answer, what, "the answer is not the session list "
+                                        "this tool expects") from None
             for item in page:
                 session = _session_from(item)
                 if session is None:
-                    self.warnings.append(f"skipped a session whose id is missing or has "
-                                         f"unexpected characters: {str(item)[:80]}")
+                    found.warnings.append(f"skipped a session whose id is missing or has "
+                                          f"unexpected characters: {str(item)[:80]}")
                 else:
-                    sessions.append(session)
+                    found.sessions.append(session)
             seen += len(page)
             if not page or seen >= total:
-                return sessions
-        raise SrpError(f"NetMon session search: still paging after {MAX_PAGES} pages")
+                return found
 
     def fetch(self, session: Session, dest: Path, budget: ByteBudget) -> Downloaded:
         what = self.describe(session)

@@ -2,7 +2,7 @@
 signature's alerts, kept by conditional pcap.
 
 Every Stamus wire detail lives here, verified from the open-source Scirius code and the
-Stamus documentation (vendor-apis.md §2). One alerting flow is one session: its alert is
+Stamus documentation (docs/vendor-contracts.md#stamus). One alerting flow is one session: its alert is
 found with alerts_tail, uploaded back to the manager exactly as received, extracted on the
 probe (synchronous, minutes at worst), retrieved to the manager, and downloaded. The download
 is one-shot (the server deletes the file once it has served it), so a download that breaks
@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srp.errors import SrpError, UsageError
-from srp.retrieval.download import ByteBudget, Downloaded, TransferBroken, save_body
-from srp.retrieval.http import HttpClient, check, server_words
-from srp.retrieval.inputs import TimeWindow, parse_alarm_date, rfc3339
-from srp.vendors import Session, Vendor
+from srp.retrieval.download import ByteBudget, TransferBroken, save_body
+from srp.retrieval.http import HttpClient, check, page_numbers, unexpected_answer
+from srp.retrieval.inputs import TimeWindow, parse_alarm_date, parse_integer_id
+from srp.retrieval.vendor import Downloaded, Found, NoData, Session, Vendor
+from srp.timestamps import rfc3339
 
 # ----------------------------------------------------------------------------------------
 # The Stamus wire contract: the one place to adjust when a real server differs.
@@ -45,7 +46,6 @@ RETRIEVE_DONE = ("retrieve", "done")
 # ----------------------------------------------------------------------------------------
 
 PAGE_SIZE = 100
-MAX_PAGES = 1000                 # a server that never stops paging is cut here
 FETCH_ATTEMPTS = 3               # upload-extract-retrieve-download rounds for one flow
 RESTART_BACKOFF = 0.5            # seconds, times the attempt number
 DEFAULT_EXTRACT_TIMEOUT = 600.0
@@ -75,73 +75,62 @@ def _probe_name(value) -> str | None:
 
 class Stamus(Vendor):
     name = "stamus"
+    secret_options = ("token",)
     session_noun = "flow"
     # Only `fetch` can repeat a one-shot download: it starts again at the upload.
     download_attempts = 1
 
-    def __init__(self, client: HttpClient, token: str, signature_id: int,
-                 flow_id: int | None, window: TimeWindow, probe: str | None = None,
+    def __init__(self, client: HttpClient, *, token: str, signature_id: str,
+                 flow_id: str | None = None, alarm_date: str | None = None,
+                 before: float = 60, after: float = 15, probe: str | None = None,
                  extract_timeout: float = DEFAULT_EXTRACT_TIMEOUT):
-        super().__init__()
+        super().__init__(client)
         if not _TOKEN.fullmatch(token):
             raise UsageError("--token is empty or holds spaces or control characters")
-        self._client = client
         self._auth = {"Authorization": f"{AUTH_SCHEME} {token}"}
-        self._signature_id = signature_id
-        self._flow_id = flow_id
-        self._window = window
+        self._signature_id = parse_integer_id(signature_id, "--signature-id")
+        # An empty --flow-id= is an alarm field LogRhythm left unfilled: the whole signature.
+        self._flow_id = parse_integer_id(flow_id, "--flow-id") if flow_id else None
+        self._window = TimeWindow.from_options(alarm_date, before, after)
         self._probe = _probe_name(probe) if probe is not None else None
         if probe is not None and self._probe is None:
             raise UsageError("--probe is empty, too long or holds control characters")
         self._extract_timeout = extract_timeout
         # Built from validated integers only: nothing of an alarm's text reaches the query.
-        self._qfilter = f"alert.signature_id:{signature_id}" + (
-            f" AND flow_id:{flow_id}" if flow_id is not None else "")
-        self._alerts: dict[str, _Alert] = {}    # session id -> the alert to upload
-        # "No data" saying which case it is, in Stamus terms.
-        if flow_id is None:
-            self.nothing_found = f"no alert of signature {signature_id} in the time window"
-            self.nothing_captured = (f"no alert of signature {signature_id} has a "
-                                     f"capture_file: conditional pcap stored none of its flows")
-            self.only_empty = ("the extracted captures are bare headers: the probes kept no "
-                               "packet of these flows")
-        else:
-            self.nothing_found = (f"no alert of signature {signature_id} (flow {flow_id}) in "
-                                  f"the time window")
-            self.nothing_captured = ("the alert has no capture_file: conditional pcap did not "
-                                     "store the flow")
-            self.only_empty = ("the extracted capture is a bare header: the probe kept no "
-                               "packet of the flow")
+        self._qfilter = f"alert.signature_id:{self._signature_id}" + (
+            f" AND flow_id:{self._flow_id}" if self._flow_id is not None else "")
 
     def request(self) -> dict:
-        return {"vendor": self.name, "address": self._client.base_url,
+        return {"vendor": self.name, "address": self.client.base_url,
                 "signature_id": self._signature_id, "flow_id": self._flow_id,
                 "probe": self._probe, "qfilter": self._qfilter,
                 "window": self._window.as_dict()}
 
     def _call(self, method: str, path: str, what: str, **kwargs):
         try:
-            response = self._client.request(method, path, headers=self._auth, **kwargs)
+            response = self.client.request(method, path, headers=self._auth, **kwargs)
         except SrpError as exc:   # unreachable, TLS, silent: say at which step
-            raise SrpError(f"{what}: {exc}") from None
+            raise SrpError(str(exc), what) from None
         return check(response, what)
 
     # --- finding the alerting flows ---
 
-    def find_sessions(self) -> list[Session]:
+    def find_sessions(self) -> Found:
+        found = Found([], self._no_data())
         sessions: dict[str, Session] = {}
         refused: dict[str, str] = {}     # flow -> why its stored alert cannot be uploaded
+        uploadable: set[str] = set()     # flows with an alert that can be uploaded
         foreign = 0
         for received in self._alerts_tail():
             fields = _fields_of(received)
             if fields is None:
-                self.warnings.append(f"skipped an answer entry that is not an alert: "
-                                     f"{str(received)[:80]}")
+                found.warnings.append(f"skipped an answer entry that is not an alert: "
+                                      f"{str(received)[:80]}")
                 continue
             flow_id = fields.get("flow_id")
             if isinstance(flow_id, bool) or not isinstance(flow_id, int):
-                self.warnings.append(f"skipped an alert without a flow_id: "
-                                     f"{str(fields)[:80]}")
+                found.warnings.append(f"skipped an alert without a flow_id: "
+                                      f"{str(fields)[:80]}")
                 continue
             if not self._asked_for(fields):
                 foreign += 1
@@ -153,24 +142,44 @@ class Stamus(Vendor):
                 if isinstance(alert, str):
                     refused.setdefault(key, alert)
                     continue
-                self._alerts.setdefault(key, alert)
-            # One session per flow: several alerts of a flow are extracted once, from an
-            # alert that has a capture_file if any has.
+                session.handle = alert
+                uploadable.add(key)
+            # One session per flow: several alerts of a flow are extracted once, from the
+            # first alert that has a capture_file and can be uploaded.
             earlier = sessions.get(key)
             if earlier is None or (session.captured and not earlier.captured):
                 sessions[key] = session
         if foreign:
-            self.warnings.append(f"skipped {foreign} alerts of another signature or flow "
-                                 f"(the server did not apply the filter {self._qfilter!r})")
+            found.warnings.append(f"skipped {foreign} alerts of another signature or flow "
+                                  f"(the server did not apply the filter {self._qfilter!r})")
         for key, why in refused.items():
-            if key not in self._alerts:   # no other alert of the flow could be uploaded
+            if key not in uploadable:   # no other alert of the flow could be uploaded
                 sessions.pop(key, None)
-                self.warnings.append(f"flow {key}: not uploaded: {why}")
-        if refused and not self._alerts:   # nothing stored is left to upload
+                found.warnings.append(f"flow {key}: not uploaded: {why}")
+        if refused and not uploadable:   # nothing stored is left to upload
             key, why = next(iter(refused.items()))
             more = f" (and {len(refused) - 1} more flows)" if len(refused) > 1 else ""
-            raise SrpError(f"flow {key}: refused to upload its alert: {why}{more}")
-        return list(sessions.values())
+            raise SrpError(f"refused to upload its alert: {why}{more}", f"flow {key}")
+        found.sessions = list(sessions.values())
+        return found
+
+    def _no_data(self) -> NoData:
+        """"No data" saying which case it is, in Stamus terms."""
+        signature = self._signature_id
+        if self._flow_id is None:
+            return NoData(
+                nothing_found=f"no alert of signature {signature} in the time window",
+                nothing_captured=(f"no alert of signature {signature} has a capture_file: "
+                                  f"conditional pcap stored none of its flows"),
+                only_empty=("the extracted captures are bare headers: the probes kept no "
+                            "packet of these flows"))
+        return NoData(
+            nothing_found=(f"no alert of signature {signature} (flow {self._flow_id}) in the "
+                           f"time window"),
+            nothing_captured=("the alert has no capture_file: conditional pcap did not store "
+                              "the flow"),
+            only_empty="the extracted capture is a bare header: the probe kept no packet of "
+                       "the flow")
 
     def _asked_for(self, fields: dict) -> bool:
         """Whether the alert is of the signature (and flow) asked for."""
@@ -194,12 +203,13 @@ class Stamus(Vendor):
 
     def _alerts_tail(self):
         """Every alert matching the filter in the window, page after page."""
+        what = "Stamus alert search"
         start_ms, end_ms = self._window.as_epoch_ms()
         seen = 0
-        for page in range(1, MAX_PAGES + 1):
+        for number in page_numbers(what):
             params = {QFILTER: self._qfilter, FROM_DATE: start_ms, TO_DATE: end_ms,
-                      PAGE: page, PAGE_SIZE_PARAM: PAGE_SIZE}
-            answer = self._call("GET", ALERTS_PATH, "Stamus alert search", params=params)
+                      PAGE: number + 1, PAGE_SIZE_PARAM: PAGE_SIZE}
+            answer = self._call("GET", ALERTS_PATH, what, params=params)
             try:
                 data = answer.json()
                 results = data[ANSWER_RESULTS]
@@ -207,19 +217,17 @@ class Stamus(Vendor):
                 if not isinstance(results, list):
                     raise TypeError
             except (ValueError, KeyError, TypeError):
-                said = server_words(answer.content[:4096], answer.headers.get("Content-Type", ""))
-                raise SrpError(f"Stamus alert search: the answer is not the alert list this "
-                               f"tool expects: {said or 'an empty body'}") from None
+                raise unexpected_answer(answer, what, "the answer is not the alert list this "
+                                        "tool expects") from None
             yield from results
             seen += len(results)
             if not results or seen >= count or not data.get(ANSWER_NEXT):
                 return
-        raise SrpError(f"Stamus alert search: still paging after {MAX_PAGES} pages")
 
     # --- fetching one flow ---
 
     def fetch(self, session: Session, dest: Path, budget: ByteBudget) -> Downloaded:
-        alert = self._alerts[session.id]
+        alert: _Alert = session.handle
         what = self.describe(session)
         for attempt in range(1, FETCH_ATTEMPTS + 1):
             try:
@@ -228,8 +236,8 @@ class Stamus(Vendor):
                 # The server deleted the file as it served it: only a new extraction
                 # makes another; save_body gave back what the broken body counted.
                 if attempt == FETCH_ATTEMPTS:
-                    raise TransferBroken(f"{exc}; tried {FETCH_ATTEMPTS} times from the "
-                                         f"upload") from None
+                    raise TransferBroken(f"{exc.reason}; tried {FETCH_ATTEMPTS} times from "
+                                         f"the upload", exc.subject) from None
                 time.sleep(RESTART_BACKOFF * attempt)
         raise AssertionError("fetch tries at least once")
 
@@ -262,9 +270,8 @@ class Stamus(Vendor):
             except ValueError:
                 worked = False
             if not worked:
-                said = server_words(answer.content[:4096], answer.headers.get("Content-Type", ""))
-                raise SrpError(f"{what}: the server did not answer "
-                               f"{{\"{done[0]}\": \"{done[1]}\"}}: {said or 'an empty body'}")
+                raise unexpected_answer(answer, what, f"the server did not answer "
+                                        f"{{\"{done[0]}\": \"{done[1]}\"}}")
 
 
 def _fields_of(received) -> dict | None:
