@@ -104,10 +104,44 @@ class _Program(click.Group):
 
     def get_command(self, ctx, name):
         if name == "simulate":
+            missing = _missing_simulators()
+            if missing:
+                return _unavailable("simulate", missing)
             from srp.simulators.cli import simulate
 
             return simulate
         return super().get_command(ctx, name)
+
+
+# The simulators and the demo are an optional extra, left out of the SmartResponse package.
+SIMULATOR_MODULES = ("srp.simulators", "scapy", "cryptography")
+
+
+def _missing_simulators() -> list[str]:
+    from importlib.util import find_spec
+
+    return [name for name in SIMULATOR_MODULES if find_spec(name) is None]
+
+
+def _simulators_missing_error(command: str, missing: list[str]):
+    from srp.errors import SrpError
+
+    return SrpError(f"'{PROG} {command}' needs the simulators, an optional extra that is not "
+                    f"installed here ({', '.join(missing)} missing): pip install "
+                    f"'srp-pcap[simulators]'")
+
+
+def _unavailable(name: str, missing: list[str]) -> click.Command:
+    """`name` where the simulators are not installed: it says so, and how to get them."""
+
+    @reports_errors()
+    def refuse(**_ignored):
+        raise _simulators_missing_error(name, missing)
+
+    return click.Command(name, callback=refuse, add_help_option=False,
+                         help="Not installed: needs 'srp-pcap[simulators]'.",
+                         context_settings={"ignore_unknown_options": True,
+                                           "allow_extra_args": True})
 
 
 def _exit_status(code) -> int:
@@ -353,6 +387,9 @@ def demo_command(pcap_dir):
     machine, print their summaries, and keep the captures."""
     from pathlib import Path
 
+    missing = _missing_simulators()
+    if missing:
+        raise _simulators_missing_error("demo", missing)
     from srp.demo import run_demo
 
     def run_command(args: list[str]) -> int:
