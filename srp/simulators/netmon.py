@@ -34,6 +34,7 @@ from srp.simulators.capfile import LINKTYPE_ETHERNET, PCAP, PCAPNG
 from srp.simulators.faults import Fault
 from srp.simulators.https import RequestError, SimulatorHandler, VendorSimulator
 from srp.simulators.traffic import Conversation
+from srp.timestamps import ns_to_rfc3339
 
 # ----------------------------------------------------------------------------------------
 # The NetMon wire contract: the one place to adjust when a real appliance differs.
@@ -149,9 +150,7 @@ def parse_rfc3339(text: str) -> int:
 
 def format_rfc3339(ns: int) -> str:
     """ns since the epoch as RFC 3339 UTC with microseconds, as the answers carry it."""
-    seconds, rest = divmod(ns, _NS)
-    moment = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{rest // 1000:06d}Z"
+    return ns_to_rfc3339(ns, digits=6)
 
 
 class CatalogueSession:
