@@ -245,6 +245,7 @@ def vendor_command(name: str):
 
     def declare(function):
         @functools.wraps(function)
+        @reports_errors()
         def run(**options):
             import json
             from dataclasses import fields
@@ -254,8 +255,7 @@ def vendor_command(name: str):
             as_json = options.pop("as_json")
             settings = Settings(**{field.name: options.pop(field.name)
                                    for field in fields(Settings)})
-            with reports_errors():
-                outcome = run_retrieval(function(), options, settings)
+            outcome = run_retrieval(function(), options, settings)
             click.echo(json.dumps(outcome.as_json()) if as_json else outcome.text())
             sys.exit(outcome.exit_code)
 
