@@ -1,4 +1,5 @@
-"""The retrieval core every vendor command shares (see run.py).
+"""The retrieval core every vendor command shares: vendor.py is the interface a vendor
+implements, job.py takes a command's options to its outcome, run.py is the retrieval itself.
 
 The defaults of the guardrails live here, light to import, for the command line and the core.
 """
