@@ -91,7 +91,8 @@ def _to_little_endian(code: int, value: bytes, numbers: dict[int, str]) -> bytes
         return struct.pack("<" + fmt, *struct.unpack(">" + fmt, value))
     if code in _CUSTOM_OPTIONS and len(value) >= 4:
         return value[3::-1] + value[4:]
-    if code == _EPB_VERDICT and numbers is _PACKET_NUMBERS and len(value) == 9 and value[0] in (1, 2):
+    if (code == _EPB_VERDICT and numbers is _PACKET_NUMBERS and len(value) == 9
+            and value[0] in (1, 2)):
         return value[:1] + value[:0:-1]
     return value
 

@@ -1,9 +1,10 @@
 """Where results go: the merged capture and its JSON manifest in --pcap-dir.
 
 Names come from the vendor, the alarm id and the UTC time, with every run of characters
-other than letters, digits, '-' and '_' replaced by one '_', so an alarm id such as `..\\..\\x` never leaves the
-folder. A short hash of the request ends each name: the same alarm retrieved again finds its
-earlier result by it, and the lock beside it keeps two runs for one alarm from colliding.
+other than letters, digits, '-' and '_' replaced by one '_', so an alarm id such as
+`..\\..\\x` never leaves the folder. A short hash of the request ends each name: the same
+alarm retrieved again finds its earlier result by it, and the lock beside it keeps two runs
+for one alarm from colliding.
 """
 
 from __future__ import annotations

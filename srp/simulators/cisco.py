@@ -44,8 +44,8 @@ from srp.simulators.https import RequestError, SimulatorHandler, VendorSimulator
 from srp.simulators.traffic import Conversation
 
 # ----------------------------------------------------------------------------------------
-# The Cisco wire contract as this sensor serves it (vendor-apis.md section 3), written
-# independently of srp.vendors.cisco so that the simulator tests the client.
+# The Cisco wire contract as this sensor serves it (docs/vendor-contracts.md#cisco-ips),
+# written independently of srp.vendors.cisco so that the simulator tests the client.
 SDEE_ROUTE = "/cgi-bin/sdee-server"
 LEGACY_SDEE_ROUTE = "/cgi-bin/event-server"
 IPLOG_ROUTE = "/cgi-bin/iplog-server"

@@ -1,7 +1,7 @@
 """A LogRhythm Network Monitor (NetMon) look-alike over HTTPS.
 
-It serves the session search and the session PCAP download of vendor-apis.md §1 with
-`Authorization: Bearer <key>` or the legacy `token: <key>` header, answers queries in the
+It serves the session search and the session PCAP download of docs/vendor-contracts.md#netmon
+with `Authorization: Bearer <key>` or the legacy `token: <key>` header, answers queries in the
 Lucene subset of srp.simulators.lucene over a catalogue of sessions, and serves each captured
 session as a 7z archive of a realistic capture (srp.simulators.traffic), made on first request
 and kept on disk, streamed from the file. Faults (FAULTS) can be switched on while it runs.
@@ -38,7 +38,7 @@ from srp.timestamps import ns_to_rfc3339
 
 # ----------------------------------------------------------------------------------------
 # The NetMon wire contract: the one place to adjust when a real appliance differs.
-# Verified from public sources (vendor-apis.md §1):
+# Verified from public sources (docs/vendor-contracts.md#netmon):
 AUTH_HEADER = "Authorization"          # "Bearer <API token>"
 BEARER_SCHEME = "bearer"               # compared case-insensitively
 LEGACY_TOKEN_HEADER = "token"          # NetMon 3.x sent the bare token in this header

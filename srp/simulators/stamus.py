@@ -1,16 +1,17 @@
 """A Stamus Networks SCS (Scirius) look-alike over HTTPS: the conditional pcap of alerting
 flows.
 
-It serves the routes of vendor-apis.md §2 the way Scirius does (rules/es/alerts_tail and
-suricata/rest_api.py PcapFilestoreViewSet): `Authorization: Token <key>`; alerts_tail over a
-catalogue of alerts with qfilter (the subset of srp.simulators.lucene a client needs, matched
-exactly as Elasticsearch matches numbers), from_date/to_date in epoch ms and page/page_size
-paging, results flat or as `_id` + `_source`; then per alert: upload (multipart, `_id`
-required), a synchronous extract that writes the flow's libpcap capture (Ethernet, snaplen
-65536) from srp.simulators.traffic, status, retrieve, and a one-shot download (the file is
-deleted once served). Errors come in Scirius' shapes: DRF `{"detail": ...}`, field errors
-`{"file": [...]}`, and Django's HTML page for a 500. Faults (FAULTS) switch on while it runs;
-those about one flow take its flow id (as a string) in Fault.sessions.
+It serves the routes of docs/vendor-contracts.md#stamus the way Scirius does
+(rules/es/alerts_tail and suricata/rest_api.py PcapFilestoreViewSet):
+`Authorization: Token <key>`; alerts_tail over a catalogue of alerts with qfilter (the subset
+of srp.simulators.lucene a client needs, matched exactly as Elasticsearch matches numbers),
+from_date/to_date in epoch ms and page/page_size paging, results flat or as `_id` + `_source`;
+then per alert: upload (multipart, `_id` required), a synchronous extract that writes the
+flow's libpcap capture (Ethernet, snaplen 65536) from srp.simulators.traffic, status,
+retrieve, and a one-shot download (the file is deleted once served). Errors come in Scirius'
+shapes: DRF `{"detail": ...}`, field errors `{"file": [...]}`, and Django's HTML page for a
+500. Faults (FAULTS) switch on while it runs; those about one flow take its flow id (as a
+string) in Fault.sessions.
 
     with StamusSimulator() as stamus:
         requests.get(stamus.url + ALERTS_ROUTE, params={"qfilter": "alert.signature_id:1"},

@@ -19,7 +19,7 @@ from srp.retrieval.http import HttpClient, check, page_numbers, unexpected_answe
 from srp.retrieval.inputs import TimeWindow
 from srp.retrieval.vendor import Downloaded, Found, NoData, Session, Vendor
 
-SEARCH_PATH = "/api/sessions/search"            # assumed contract (docs/vendor-contracts.md)
+SEARCH_PATH = "/api/sessions/search"            # assumed (docs/vendor-contracts.md#netmon)
 PCAP_PATH = "/api/session/{id}/pcap"            # verified
 PAGE_SIZE = 100
 MAX_QUERY_LENGTH = 1024

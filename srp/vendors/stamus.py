@@ -2,11 +2,11 @@
 signature's alerts, kept by conditional pcap.
 
 Every Stamus wire detail lives here, verified from the open-source Scirius code and the
-Stamus documentation (docs/vendor-contracts.md#stamus). One alerting flow is one session: its alert is
-found with alerts_tail, uploaded back to the manager exactly as received, extracted on the
-probe (synchronous, minutes at worst), retrieved to the manager, and downloaded. The download
-is one-shot (the server deletes the file once it has served it), so a download that breaks
-off starts again at the upload.
+Stamus documentation (docs/vendor-contracts.md#stamus). One alerting flow is one session:
+its alert is found with alerts_tail, uploaded back to the manager exactly as received,
+extracted on the probe (synchronous, minutes at worst), retrieved to the manager, and
+downloaded. The download is one-shot (the server deletes the file once it has served it), so
+a download that breaks off starts again at the upload.
 """
 
 from __future__ import annotations
