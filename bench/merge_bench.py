@@ -453,7 +453,7 @@ class RssMeter:
         self.scratch = scratch
         self.time = gnu_time()
         self.method = (f"GNU time -f %M ({self.time})" if self.time
-                       else f"python -S wrapper with os.posix_spawn + os.wait4")
+                       else "python -S wrapper with os.posix_spawn + os.wait4")
         self.floor_kb = self.measure([shutil.which("true") or "/bin/true"])["maxrss_kb"]
 
     def measure(self, command: list[str]) -> dict:

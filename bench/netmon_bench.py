@@ -87,8 +87,8 @@ def machine_lines(srp: list[str], workdir: Path) -> list[str]:
         except ImportError:
             versions.append(f"{mod} not installed")
     lines.append("; ".join(versions))
-    lines.append(f"simulator: srp.simulators.netmon.NetMonSimulator in the benchmark's process "
-                 f"(threaded HTTPS on 127.0.0.1), sharing the machine with the CLI")
+    lines.append("simulator: srp.simulators.netmon.NetMonSimulator in the benchmark's process "
+                 "(threaded HTTPS on 127.0.0.1), sharing the machine with the CLI")
     lines.append(f"work dir: {workdir} (filesystem: {fs_type(workdir)})")
     return lines
 
