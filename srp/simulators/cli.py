@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from typing import Callable
 
 import click
 
@@ -44,10 +45,11 @@ def fault_option(module: str, names: str):
 
 
 def serve(simulator, faults, *, title: str, details: list[str], retrieve: str,
-          credentials: str, selection: str) -> None:
+          credentials: str = "", selection: str = "",
+          example: Callable[[], str] | None = None) -> None:
     """Start `simulator`; say where it listens, its `details` and `faults`, and the srp-pcap
-    command line that retrieves `retrieve` from it (with `credentials` and `selection`);
-    serve until Ctrl-C or SIGTERM."""
+    command line that retrieves `retrieve` from it (with `credentials` and `selection`, or
+    the one `example()` makes once it listens); serve until Ctrl-C or SIGTERM."""
     try:
         simulator.start()
     except OSError as exc:
@@ -68,8 +70,11 @@ def serve(simulator, faults, *, title: str, details: list[str], retrieve: str,
         if faults:
             click.echo(f"Faults:    {', '.join(fault.name for fault in faults)}")
         click.echo(f"Retrieve {retrieve} with:")
-        click.echo(f"  srp-pcap {vendor} --address {simulator.url} {credentials} "
-                   f"--ca-bundle {simulator.ca_bundle} {selection} --pcap-dir ./pcaps")
+        if example is not None:
+            click.echo(f"  {example()}")
+        else:
+            click.echo(f"  srp-pcap {vendor} --address {simulator.url} {credentials} "
+                       f"--ca-bundle {simulator.ca_bundle} {selection} --pcap-dir ./pcaps")
         click.echo("Press Ctrl-C to stop.")
         while not stopped.wait(0.5):
             pass
@@ -184,3 +189,35 @@ def cisco(host, port, cert_dir, username, password, faults, complete_after, lega
           retrieve="an alert's IP logs",
           credentials=f"--username {simulator.username} --password {simulator.password}",
           selection=f"--event-id {catalogue[0].event_id}")
+
+
+@simulate.command(name="logrhythm")
+@listening_options
+@click.option("--token", metavar="TOKEN", help="The API token to accept (default: a random one).")
+@fault_option("logrhythm", "bad-token, no-case-rights, too-large, server-error, html-error, "
+                           "slow-upload, evidence-failed, alarm-unknown")
+@click.option("--complete-after", type=click.FloatRange(min=0), default=0.2, show_default=True,
+              metavar="SECONDS", help="How long an uploaded file stays pending before it is "
+                                      "processed.")
+@click.option("--max-upload", type=click.IntRange(min=0), default=1 << 30, show_default=True,
+              metavar="BYTES", help="The largest file upload accepted (413 above).")
+def logrhythm(host, port, cert_dir, token, faults, complete_after, max_upload):
+    """A LogRhythm case and alarm API look-alike over HTTPS, serving until interrupted."""
+    from srp.simulators.logrhythm import LogRhythmSimulator, default_alarms
+
+    alarms = default_alarms()
+    simulator = LogRhythmSimulator(alarms, token=token, faults=faults,
+                                   complete_after=complete_after, max_upload=max_upload,
+                                   host=host, port=port, cert_dir=cert_dir)
+
+    def example() -> str:
+        return (f"srp-pcap netmon ... --lr-address {simulator.url} --lr-token "
+                f"{simulator.token} --lr-ca-bundle {simulator.ca_bundle} --case auto "
+                f"--alarm-id {alarms[0].alarm_id}")
+
+    serve(simulator, faults, title="LogRhythm",
+          details=[f"Token:     {simulator.token}",
+                   *(f"Alarm:     {alarm.alarm_id} ({alarm.rule_name})" for alarm in alarms),
+                   f"Uploads:   up to {max_upload} bytes, pending for {complete_after:g} s"],
+          retrieve="an alarm's capture into its case (...: the vendor command's own "
+                   "options)", example=example)
