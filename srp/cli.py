@@ -114,7 +114,7 @@ class _Program(click.Group):
 
 
 # The simulators and the demo are an optional extra, left out of the SmartResponse package.
-SIMULATOR_MODULES = ("srp.simulators", "scapy", "cryptography")
+SIMULATOR_MODULES = ("srp.simulators", "scapy", "cryptography", "python_multipart")
 
 
 def _missing_simulators() -> list[str]:
@@ -237,6 +237,53 @@ RETRIEVAL_OPTIONS = [
 ]
 
 
+# The case step's options (srp.delivery.case), on every retrieval and on `attach`.
+CASE_OPTIONS = [
+    click.option("--case", callback=_trimmed, metavar="auto|new|ID",
+                 help="Attach the capture to a LogRhythm case: auto (the alarm's own case, "
+                      "else one of srp-pcap's own for the alarm), new (srp-pcap's own case "
+                      "for the alarm), or a case number or GUID. Empty: no case."),
+    click.option("--lr-address", callback=_trimmed, metavar="URL",
+                 help="LogRhythm's API gateway: host, host:port or https://host[:port] "
+                      "(default port 8501)."),
+    click.option("--lr-token", envvar="SRP_LR_TOKEN", callback=_trimmed, metavar="TOKEN",
+                 help="A LogRhythm API token whose user has case rights (or set "
+                      "SRP_LR_TOKEN)."),
+    click.option("--lr-ca-bundle", callback=_trimmed, metavar="PEM",
+                 help="Trust this CA bundle for the LogRhythm API (wins over "
+                      "REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE)."),
+    click.option("--lr-insecure", is_flag=True,
+                 help="Do not verify the LogRhythm API's TLS certificate (warned about)."),
+    click.option("--case-max-bytes", default="100M", show_default=True, callback=_trimmed,
+                 metavar="SIZE",
+                 help="A larger capture is not uploaded: the case gets a note with its path "
+                      "on this machine instead."),
+]
+CASE_OPTION_NAMES = ("case", "lr_address", "lr_token", "lr_ca_bundle", "lr_insecure",
+                     "case_max_bytes")
+
+
+def _case_step_maker(options: dict, timeout: float):
+    """The retrieval core's make_delivery for the case options (None without --case); the
+    case step's module loads only when a case is asked for."""
+    from srp.redaction import register_secret
+
+    case_options = {name: options.pop(name) for name in CASE_OPTION_NAMES}
+    register_secret(case_options["lr_token"])   # given, even if unused, it is never shown
+    if not case_options["case"]:
+        return None
+    from srp.delivery.case import case_step
+
+    return functools.partial(case_step, {**case_options, "timeout": timeout})
+
+
+def with_options(command, options: list):
+    """`command` with click `options`, in their order in --help."""
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def vendor_command(name: str):
     """Declare the retrieval command `name`. The decorated function declares the vendor's
     own options and its help, and gives the vendor class (imported when the command runs),
@@ -255,14 +302,14 @@ def vendor_command(name: str):
             as_json = options.pop("as_json")
             settings = Settings(**{field.name: options.pop(field.name)
                                    for field in fields(Settings)})
-            outcome = run_retrieval(function(), options, settings)
+            make_delivery = _case_step_maker(options, settings.timeout)
+            outcome = run_retrieval(function(), options, settings, make_delivery)
             click.echo(json.dumps(outcome.as_json()) if as_json else outcome.text())
             sys.exit(outcome.exit_code)
 
-        # The vendor's options first in --help, then the shared ones.
+        # The vendor's options first in --help, then the shared ones, then the case's.
         run.__click_params__ = []
-        for option in reversed(RETRIEVAL_OPTIONS):
-            run = option(run)
+        run = with_options(run, RETRIEVAL_OPTIONS + CASE_OPTIONS)
         run.__click_params__ += getattr(function, "__click_params__", [])
         return main.command(name=name, cls=RetrievalCommand)(run)
 
@@ -274,17 +321,14 @@ ALARM_DATE_HELP = "When the alarm fired (ISO 8601 or LogRhythm's date formats; U
 
 def time_window_options(command):
     """--alarm-date, --before and --after: the time window a vendor command searches."""
-    options = [
+    return with_options(command, [
         click.option("--alarm-date", callback=_trimmed, metavar="WHEN",
                      help=f"{ALARM_DATE_HELP}. Without it: the last --before minutes."),
         click.option("--before", type=click.FloatRange(min=0), default=60, show_default=True,
                      metavar="MIN", help="Minutes before the alarm to search."),
         click.option("--after", type=click.FloatRange(min=0), default=15, show_default=True,
                      metavar="MIN", help="Minutes after the alarm to search."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    ])
 
 
 @vendor_command("netmon")
@@ -353,6 +397,40 @@ def cisco_command():
     from srp.vendors.cisco import Cisco
 
     return Cisco
+
+
+@main.command(name="attach")
+@click.argument("capture", metavar="CAPTURE")
+@click.option("--alarm-id", callback=_trimmed, metavar="ID",
+              help="The LogRhythm alarm (default: the one the capture's manifest names).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
+              metavar="SECONDS", help="Give up on a request that is silent this long.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object as the last line of stdout.")
+@functools.partial(with_options, options=CASE_OPTIONS)
+@reports_errors()
+def attach_command(capture, alarm_id, timeout, as_json, **options):
+    """Attach a capture already on disk to a LogRhythm case, as a retrieval's --case does.
+
+    The capture's manifest, when it lies beside it (NAME.json), gives the alarm and the
+    summary, and records what was done. Exit 0 when the capture (or, over
+    --case-max-bytes, a note with its path) is in the case, 1 when it could not be put
+    there, 2 for a bad command line.
+    """
+    import json
+    from pathlib import Path
+
+    from srp.retrieval.job import attach_capture
+
+    from srp.errors import UsageError
+
+    if not options["case"]:
+        raise UsageError("--case is required: auto, new, a case number or a GUID")
+    make_delivery = _case_step_maker(options, timeout)
+    outcome = attach_capture(Path(capture), make_delivery, alarm_id)
+    click.echo(json.dumps(outcome.as_json()) if as_json else outcome.text())
+    sys.exit(outcome.exit_code)
+
 
 
 @main.command(name="summary")

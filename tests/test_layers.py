@@ -1,7 +1,7 @@
-"""The package's layers: imports point one way, cli -> vendors -> retrieval -> summary ->
-capture -> the small shared modules, and no package imports one above it (a lazy import
-inside a function counts as much as one at the top). The test tools (simulators, demo) sit
-beside the command line, and nothing the actions run imports them."""
+"""The package's layers: imports point one way, cli -> delivery -> vendors -> retrieval ->
+summary -> capture -> the small shared modules, and no package imports one above it (a lazy
+import inside a function counts as much as one at the top). The test tools (simulators,
+demo) sit beside the command line, and nothing the actions run imports them."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ LAYERS = [
     {"cli", "__main__"},
     {"demo"},
     {"simulators"},
+    {"delivery"},
     {"vendors"},
     {"retrieval"},
     {"summary"},

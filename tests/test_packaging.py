@@ -35,6 +35,8 @@ from lxml import etree
 
 from srp.simulators.cisco import AlertSpec as CiscoAlert
 from srp.simulators.cisco import CiscoSimulator
+from srp.simulators.logrhythm import AlarmSpec as LogRhythmAlarm
+from srp.simulators.logrhythm import LogRhythmSimulator
 from srp.simulators.netmon import NetMonSimulator, SessionSpec
 from srp.simulators.stamus import AlertSpec, StamusSimulator
 
@@ -43,7 +45,7 @@ REFERENCE_XSD = REPO.parent / "shared" / "reference" / "RemediationVersion1.xsd"
 EPOCH = 1_700_000_000                                  # 2023-11-14T22:13:20Z
 VENDOR_ACTIONS = {"netmon": "Retrieve NetMon PCAP", "stamus": "Retrieve Stamus PCAP",
                   "cisco": "Retrieve Cisco IPS IP Log"}
-SECRET_OPTIONS = {"--api-key", "--token", "--password"}
+SECRET_OPTIONS = {"--api-key", "--token", "--password", "--lr-token"}
 SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 TREE_FILES = ["build_lpi.py", "actions.xml", "pyproject.toml", "smartresponse", "srp"]
 
@@ -349,7 +351,8 @@ def test_bin_holds_actions_xml_byte_for_byte_the_launcher_srp_and_windows_wheels
     assert (bin_dir / "srp_pcap.py").read_bytes() == build_lpi.LAUNCHER.read_bytes()
     assert (bin_dir / "srp" / "cli.py").read_bytes() == (tree / "srp" / "cli.py").read_bytes()
     lib = bin_dir / "lib"
-    for package in ("requests", "click", "lxml", "py7zr", "urllib3", "certifi"):
+    for package in ("requests", "requests_toolbelt", "click", "lxml", "py7zr", "urllib3",
+                    "certifi"):
         assert (lib / package / "__init__.py").is_file(), package
     assert list(lib.glob("lxml/etree.cp311-win_amd64.pyd"))
     assert not (lib / "bin").exists()
@@ -420,6 +423,7 @@ def test_the_python_option_is_every_actions_command(native_plugin):
 ALARM_TIME = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
 ALARM_FIELDS = {"AlarmId": "4242", "AlarmDate": ALARM_TIME.strftime("%Y-%m-%dT%H:%M:%SZ")}
 KEY = "lpi-e2e-key-3c1d9a"
+LR_TOKEN = "lpi-e2e-lr-token-81f0"
 QUERY = "alarm.example"
 SIGNATURE = 2029743
 EVENT_ID = 6821859430042
@@ -567,12 +571,35 @@ def checked_capture(host: Host, done: subprocess.CompletedProcess, command: str,
                                                     for p in read_packets(path))
     for path in pcap_dir.iterdir():
         assert KEY.encode() not in path.read_bytes(), path.name
+        assert LR_TOKEN.encode() not in path.read_bytes(), path.name
     return capture
 
 
-def configured_for(host: Host, simulator, vendor: str, pcap_dir: Path, **more: str) -> dict:
+def configured_for(host: Host, simulator, vendor: str, pcap_dir: Path, lr, **more: str
+                   ) -> dict:
+    """The admin's parameters: the appliance, the folder, and the LogRhythm API (the
+    capture goes into the alarm's case, Attach To Case's default)."""
     return {f"{vendor} Address": simulator.url, "PCAP Folder": host.path(pcap_dir),
-            "CA Certificate (PEM file)": host.path(simulator.ca_bundle), **more}
+            "CA Certificate (PEM file)": host.path(simulator.ca_bundle),
+            "LogRhythm API Address": lr.url, "LogRhythm API Token": LR_TOKEN,
+            "LogRhythm CA Certificate (PEM file)": host.path(lr.ca_bundle), **more}
+
+
+@pytest.fixture
+def lr_sim():
+    with LogRhythmSimulator([LogRhythmAlarm(int(ALARM_FIELDS["AlarmId"]))], token=LR_TOKEN,
+                            complete_after=0.1) as simulator:
+        yield simulator
+
+
+def assert_in_the_case(lr, capture: Path, done: subprocess.CompletedProcess) -> None:
+    """The capture went into the alarm's (new) case, byte for byte; the summary says so."""
+    (case,) = lr.cases()
+    (record,) = [item for item in lr.evidence(case["id"]) if item["type"] == "file"]
+    assert lr.uploaded_path(case["id"], record["number"]).read_bytes() == capture.read_bytes()
+    assert (f'case:     case {case["number"]}, capture attached as evidence '
+            f'{record["number"]}: "{case["name"]}"') in done.stdout
+    assert LR_TOKEN not in done.stdout + done.stderr
 
 
 def test_nothing_outside_the_package_is_importable_in_isolated_mode(tmp_path):
@@ -592,13 +619,15 @@ def netmon_sim():
         yield simulator
 
 
-def test_the_netmon_action_runs_from_the_package_alone(host, netmon_sim, tmp_path):
+def test_the_netmon_action_runs_from_the_package_alone(host, netmon_sim, lr_sim, tmp_path):
     pcap_dir = tmp_path / "pcaps"
-    configured = configured_for(host, netmon_sim, "NetMon", pcap_dir, **{"NetMon API Key": KEY})
+    configured = configured_for(host, netmon_sim, "NetMon", pcap_dir, lr_sim,
+                                **{"NetMon API Key": KEY})
     done = run_action(host, "netmon", configured, {**ALARM_FIELDS, "Domain": QUERY})
     served = [netmon_sim.capture_path(f"e2e-{n}") for n in range(1, 4)]
     capture = checked_capture(host, done, "netmon", pcap_dir, served)
     assert capture.name.startswith("netmon_4242_")
+    assert_in_the_case(lr_sim, capture, done)
 
 
 @pytest.fixture
@@ -611,15 +640,15 @@ def stamus_sim():
 
 
 def test_the_stamus_action_without_a_flow_id_takes_every_flow_of_the_signature(
-        host, stamus_sim, tmp_path):
+        host, stamus_sim, lr_sim, tmp_path):
     """LogRhythm passes an alarm field the log did not fill as an empty value."""
     pcap_dir = tmp_path / "pcaps"
-    configured = configured_for(host, stamus_sim, "Stamus", pcap_dir,
+    configured = configured_for(host, stamus_sim, "Stamus", pcap_dir, lr_sim,
                                 **{"Stamus API Token": KEY})
     alarm = {**ALARM_FIELDS, "VenderMessageId": str(SIGNATURE), "Session": ""}
     done = run_action(host, "stamus", configured, alarm)
     served = [stamus_sim.flow_capture(flow) for flow in (5, 15)]
-    checked_capture(host, done, "stamus", pcap_dir, served)
+    assert_in_the_case(lr_sim, checked_capture(host, done, "stamus", pcap_dir, served), done)
 
 
 @pytest.fixture
@@ -629,10 +658,10 @@ def cisco_sim():
         yield simulator
 
 
-def test_the_cisco_action_takes_both_ip_logs_of_the_alert(host, cisco_sim, tmp_path):
+def test_the_cisco_action_takes_both_ip_logs_of_the_alert(host, cisco_sim, lr_sim, tmp_path):
     pcap_dir = tmp_path / "pcaps"
-    configured = configured_for(host, cisco_sim, "Sensor", pcap_dir,
+    configured = configured_for(host, cisco_sim, "Sensor", pcap_dir, lr_sim,
                                 **{"Sensor User Name": "sdee-viewer", "Sensor Password": KEY})
     done = run_action(host, "cisco", configured, {**ALARM_FIELDS, "Session": str(EVENT_ID)})
     served = [cisco_sim.capture_path(log_id) for log_id in IP_LOGS]
-    checked_capture(host, done, "cisco", pcap_dir, served)
+    assert_in_the_case(lr_sim, checked_capture(host, done, "cisco", pcap_dir, served), done)

@@ -52,12 +52,15 @@ class _CappedRetry(Retry):
 class HttpClient:
     def __init__(self, base_url: str, *, ca_bundle: Path | None = None, insecure: bool = False,
                  timeout: float = 30.0, retries: int = 4, pool_size: int = 8,
-                 headers: dict | None = None, retry_methods: Iterable[str] | None = None):
+                 headers: dict | None = None, retry_methods: Iterable[str] | None = None,
+                 tls_options: tuple[str, str] = ("--ca-bundle", "--insecure")):
+        ca_option, insecure_option = tls_options   # as the command line names them
         if ca_bundle is not None and insecure:
-            raise UsageError("--ca-bundle and --insecure contradict each other")
+            raise UsageError(f"{ca_option} and {insecure_option} contradict each other")
         if ca_bundle is not None and not Path(ca_bundle).is_file():
-            raise UsageError(f"--ca-bundle {ca_bundle}: no such file")
+            raise UsageError(f"{ca_option} {ca_bundle}: no such file")
         self.base_url = base_url
+        self._ca_option = ca_option
         self.timeout = timeout
         # --ca-bundle, else the bundle the environment names (as requests would take it),
         # else requests' own list.
@@ -66,7 +69,7 @@ class HttpClient:
                                    or os.environ.get("CURL_CA_BUNDLE") or True)
         if insecure:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-            print("srp-pcap: WARNING: TLS certificate verification is OFF (--insecure): "
+            print(f"srp-pcap: WARNING: TLS certificate verification is OFF ({insecure_option}): "
                   f"anyone on the path to {base_url} can read and alter this traffic",
                   file=sys.stderr)
         # A read that timed out is tried once more, not `retries` times: each try waits
@@ -80,26 +83,34 @@ class HttpClient:
         self.session.headers["User-Agent"] = f"srp-pcap/{__version__}"
         self.session.headers.update(headers or {})
         # Requests that must not reach the server twice go through a session whose reads
-        # are never retried (a timed-out read may be a server still at work); it shares
-        # the headers and cookies, so the appliance sees one client.
-        self._session_sent_once = _session(retry.new(read=False), pool_size, base_url)
-        self._session_sent_once.headers = self.session.headers
-        self._session_sent_once.cookies = self.session.cookies
+        # are never retried (a timed-out read may be a server still at work), and a
+        # streamed body, which cannot be sent again, through one that does not retry an
+        # answer's status either; they share the headers and cookies, so the server sees
+        # one client.
+        self._sessions = {(True, True): self.session}
+        for statuses in (True, False):
+            session = _session(retry.new(read=False, status=retries if statuses else 0),
+                               pool_size, base_url)
+            session.headers, session.cookies = self.session.headers, self.session.cookies
+            self._sessions[False, statuses] = session
 
     def request(self, method: str, path: str, *, timeout: float | None = None,
-                retry_reads: bool = True, **kwargs) -> requests.Response:
+                retry_reads: bool = True, retry_status: bool = True,
+                **kwargs) -> requests.Response:
         """Send a request to base_url + path; a network or TLS failure is an SrpError.
 
         retry_reads=False: a read that fails (timed out, connection cut after the request
-        went out) is never sent again, for a request the server may act on twice."""
+        went out) is never sent again, for a request the server may act on twice.
+        retry_status=False (with retry_reads=False): nor is an answer such as 503 retried,
+        for a body streamed from a file."""
         url = self.base_url + path
-        session = self.session if retry_reads else self._session_sent_once
+        session = self._sessions[retry_reads, retry_status and retry_reads]
         try:
             return session.request(method, url, verify=self.verify,
                                    timeout=timeout or self.timeout, **kwargs)
         except requests.exceptions.SSLError as exc:
             raise SrpError(f"TLS verification of {self.base_url} failed ({_reason(exc)}); "
-                           f"give the appliance's CA with --ca-bundle") from None
+                           f"give its CA with {self._ca_option}") from None
         except requests.exceptions.Timeout:
             raise SrpError(f"{self.base_url} did not answer within {timeout or self.timeout:g} s"
                            ) from None
@@ -113,8 +124,8 @@ class HttpClient:
             raise SrpError(f"cannot reach {self.base_url}: {_reason(exc)}") from None
 
     def close(self) -> None:
-        self.session.close()
-        self._session_sent_once.close()
+        for session in self._sessions.values():
+            session.close()
 
 
 def _session(retry: Retry, pool_size: int, base_url: str) -> requests.Session:
@@ -130,8 +141,10 @@ def _session(retry: Retry, pool_size: int, base_url: str) -> requests.Session:
     return session
 
 
-def check(response: requests.Response, what: str) -> requests.Response:
-    """Raise the server's own words as an error unless the answer is a success."""
+def check(response: requests.Response, what: str,
+          auth_hint: str = "check the API key or credentials") -> requests.Response:
+    """Raise the server's own words as an error unless the answer is a success (a refusal
+    of the credentials with `auth_hint`)."""
     if response.ok:
         return response
     words = answer_words(response)
@@ -140,7 +153,7 @@ def check(response: requests.Response, what: str) -> requests.Response:
     if words:
         message += f": {words}"
     if status in (401, 403):
-        raise AuthError(message + " (check the API key or credentials)", what, status)
+        raise AuthError(f"{message} ({auth_hint})", what, status)
     raise HttpError(message, what, status)
 
 

@@ -17,8 +17,10 @@ from srp.timestamps import rfc3339
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
-def parse_address(text: str, option: str = "--address") -> str:
-    """`host`, `host:port`, `[v6]:port` or `https://host[:port]` as an https base URL."""
+def parse_address(text: str, option: str = "--address", default_port: int | None = None
+                  ) -> str:
+    """`host`, `host:port`, `[v6]:port` or `https://host[:port]` as an https base URL (with
+    `default_port` when it names none)."""
     text = text.strip()
     if not text:
         raise UsageError(f"{option} is empty")
@@ -42,6 +44,7 @@ def parse_address(text: str, option: str = "--address") -> str:
         raise UsageError(f"{option} has an invalid host name")
     if ":" in host:
         host = f"[{host}]"
+    port = port or default_port
     return f"https://{host}" + (f":{port}" if port else "")
 
 

@@ -6,10 +6,12 @@ in the operations log however it ends."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Optional
 
 from srp import oplog
 from srp.errors import failure
@@ -17,8 +19,10 @@ from srp.redaction import redact, register_secret
 from srp.retrieval.http import HttpClient
 from srp.retrieval.inputs import parse_address, parse_size
 from srp.retrieval.outcome import Outcome
-from srp.retrieval.run import Limits, retrieve
-from srp.retrieval.store import remove_old_results, require_free_space
+from srp.retrieval.run import (LOCK_WAIT, Deliver, Limits, capture_outcome, deliver_capture,
+                               retrieve, stored_outcome)
+from srp.retrieval.store import (ResultStore, manifest_beside, remove_old_results,
+                                 require_free_space)
 from srp.retrieval.vendor import Vendor
 
 
@@ -41,10 +45,17 @@ class Settings:
     verbose: bool
 
 
-def run_retrieval(vendor_class: type[Vendor], options: dict, settings: Settings) -> Outcome:
+# Builds the delivery step for an alarm id, its options checked (srp.delivery.case_step with
+# the command's case options); None: no delivery.
+MakeDelivery = Callable[[Optional[str]], Optional[Deliver]]
+
+
+def run_retrieval(vendor_class: type[Vendor], options: dict, settings: Settings,
+                  make_delivery: MakeDelivery | None = None) -> Outcome:
     """Retrieve with `vendor_class`, built from its own `options` (raw option values, among
-    them the appliance's `address`). Raises the project's errors for what stops the run
-    before it has an outcome; the log has its line either way."""
+    them the appliance's `address`), and hand the capture to the delivery `make_delivery`
+    builds. Raises the project's errors for what stops the run before it has an outcome;
+    the log has its line either way."""
     path = (Path(settings.log_file) if settings.log_file
             else Path(settings.pcap_dir) / oplog.LOG_NAME)
     problem = oplog.open_log(path, settings.verbose)
@@ -52,7 +63,7 @@ def run_retrieval(vendor_class: type[Vendor], options: dict, settings: Settings)
         print(redact(f"srp-pcap: warning: {problem}; going on without it"), file=sys.stderr)
     started, outcome = time.monotonic(), None
     try:
-        outcome = _run(vendor_class, dict(options), settings)
+        outcome = _run(vendor_class, dict(options), settings, make_delivery)
         for message in outcome.warnings:
             oplog.log.debug("warning: %s", message)
         exit_code, reason = outcome.exit_code, outcome.reason
@@ -68,9 +79,11 @@ def run_retrieval(vendor_class: type[Vendor], options: dict, settings: Settings)
         oplog.close_log()
 
 
-def _run(vendor_class: type[Vendor], options: dict, settings: Settings) -> Outcome:
+def _run(vendor_class: type[Vendor], options: dict, settings: Settings,
+         make_delivery: MakeDelivery | None) -> Outcome:
     for name in vendor_class.secret_options:   # before anything could quote one
         register_secret(options.get(name))
+    deliver = make_delivery(settings.alarm_id) if make_delivery else None
     limits = Limits(max_sessions=settings.max_sessions,
                     max_bytes=parse_size(settings.max_bytes, "--max-bytes"),
                     concurrency=settings.concurrency)
@@ -92,6 +105,30 @@ def _run(vendor_class: type[Vendor], options: dict, settings: Settings) -> Outco
             oplog.log.debug("removed %d results older than %d days", removed,
                             settings.keep_days)
         require_free_space(pcap_dir, min_free)
-        return retrieve(vendor, pcap_dir, settings.alarm_id, limits, force=settings.force)
+        return retrieve(vendor, pcap_dir, settings.alarm_id, limits, force=settings.force,
+                        deliver=deliver)
     finally:
         vendor.close()
+
+
+def attach_capture(capture: Path, make_delivery: MakeDelivery, alarm_id: str | None) -> Outcome:
+    """The delivery by hand, for a capture already on disk. Its manifest, when it lies
+    beside it, gives the alarm (unless `alarm_id` does) and the summary, and records what
+    the delivery did; the delivery then holds the lock a retrieval of that alarm holds."""
+    manifest = manifest_beside(capture)
+    if manifest is None:
+        outcome = capture_outcome("attach", capture, "")
+        lock = contextlib.nullcontext()
+    else:
+        outcome = stored_outcome("attach", manifest, "")
+        request = manifest["request"]
+        alarm_id = alarm_id or request.get("alarm_id")
+        lock = ResultStore(capture.parent, request.get("vendor"), request.get("alarm_id"),
+                           request).lock(LOCK_WAIT)
+    outcome.reused = False
+    deliver = make_delivery(alarm_id)
+    with lock:
+        deliver_capture(deliver, outcome)
+    outcome.status = "error" if outcome.case.status == "failed" else "ok"
+    outcome.reason = outcome.case.reason
+    return outcome

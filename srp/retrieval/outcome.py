@@ -14,6 +14,35 @@ EXIT_CODES = {"ok": EXIT_OK, "no-data": EXIT_NO_DATA, "partial": EXIT_PARTIAL,
 
 
 @dataclass
+class CaseResult:
+    """What the case step (srp.delivery) did with the capture: attached (as file evidence),
+    noted (too large: a note with its place on the Event Manager instead), skipped (no
+    capture to attach) or failed."""
+
+    status: str
+    reason: str                      # one sentence: why this status
+    id: str | None = None            # the case's GUID, number and name, once known
+    number: int | None = None
+    name: str | None = None
+    evidence: list[int] = field(default_factory=list)   # the numbers this run added
+    warnings: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "number": self.number, "name": self.name,
+                "status": self.status, "evidence": self.evidence,
+                "reason": redact(self.reason)}
+
+    def line(self) -> str:
+        """The summary's case line: what happened first, the case's name last (a long one
+        is what the summary's width cuts)."""
+        where = f"case {self.number}, " if self.number is not None else ""
+        what = self.reason if self.status in ("attached", "noted") else \
+            f"{self.status}: {self.reason}"
+        name = f': "{self.name}"' if self.name else ""
+        return f"case:     {where}{what}{name}"
+
+
+@dataclass
 class Outcome:
     vendor: str
     status: str                      # ok, no-data, partial, error
@@ -31,6 +60,7 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
     manifest: str | None = None
     reused: bool = False
+    case: CaseResult | None = None   # with --case: what the case step did
     capture: object = field(default=None, repr=False)   # the capture's CaptureSummary
 
     @property
@@ -48,6 +78,7 @@ class Outcome:
             "warnings": [redact(w) for w in self.warnings],
             "errors": [redact(e) for e in self.errors],
             "manifest": self.manifest, "reused": self.reused,
+            "case": self.case.as_json() if self.case is not None else None,
             "summary": self.capture.as_json() if self.capture is not None else None,
         }
 
@@ -58,6 +89,7 @@ class Outcome:
             self.capture,
             heading=[f"srp-pcap {self.vendor}: {self.status.upper()}: {self.reason}"],
             details=[f"sessions: {self.found} found, {self.downloaded} downloaded, "
-                     f"{self.failed} failed"],
+                     f"{self.failed} failed",
+                     *([self.case.line()] if self.case is not None else [])],
             errors=self.errors, warnings=self.warnings))
 

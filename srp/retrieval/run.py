@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from srp import __version__
 from srp.capture import open_capture
@@ -21,9 +22,9 @@ from srp.hashing import file_sha256
 from srp.oplog import log
 from srp.retrieval.download import (ByteBudget, DownloadError, SizeCapReached, TransferBroken,
                                     unpack)
-from srp.retrieval.outcome import Outcome
+from srp.retrieval.outcome import CaseResult, Outcome
 from srp.retrieval.progress import Progress
-from srp.retrieval.store import ResultStore
+from srp.retrieval.store import ResultStore, record_case, write_manifest
 from srp.retrieval.vendor import Downloaded, Found, Session, Vendor
 from srp.timestamps import ns_to_rfc3339, rfc3339, utc_now
 
@@ -54,23 +55,45 @@ class _Fetched:
     download: Downloaded | None = None                     # what came, if anything did
 
 
+# A delivery step (srp.delivery's case step): given the outcome, says what it did.
+Deliver = Callable[[Outcome], CaseResult]
+
+
 def retrieve(vendor: Vendor, pcap_dir: Path, alarm_id: str | None, limits: Limits,
-             force: bool = False) -> Outcome:
+             force: bool = False, deliver: Deliver | None = None) -> Outcome:
     request = {**vendor.request(), "alarm_id": alarm_id,
                "max_sessions": limits.max_sessions, "max_bytes": limits.max_bytes}
     store = ResultStore(pcap_dir, vendor.name, alarm_id, request)
+    # The delivery runs under the lock too: a repeated alarm waits, then finds the capture
+    # already delivered.
     with store.lock(LOCK_WAIT):
-        if not force:
-            earlier = store.earlier_result()
-            if earlier is not None:
-                return _reused(vendor.name, earlier)
-        started = utc_now()
-        preloading = _preload(vendor)
-        try:
-            return _retrieve(vendor, store, request, started, limits)
-        finally:
-            if preloading is not None:
-                preloading.join()   # never leave an import running at exit
+        earlier = None if force else store.earlier_result()
+        if earlier is not None:
+            outcome = _reused(vendor.name, earlier)
+        else:
+            started = utc_now()
+            preloading = _preload(vendor)
+            try:
+                outcome = _retrieve(vendor, store, request, started, limits)
+            finally:
+                if preloading is not None:
+                    preloading.join()   # never leave an import running at exit
+        if deliver is not None:
+            deliver_capture(deliver, outcome)
+        return outcome
+
+
+def deliver_capture(deliver: Deliver, outcome: Outcome) -> None:
+    """Hand the capture to the delivery step, and record what it did in the outcome (a
+    failed step makes the run partial; the capture stays) and in the manifest."""
+    case = deliver(outcome)
+    outcome.case = case
+    outcome.warnings += case.warnings
+    if case.status == "failed" and outcome.status in ("ok", "partial"):
+        outcome.status = "partial"
+        outcome.reason = f"{outcome.reason}; the case step failed: {case.reason}"
+    if outcome.manifest:
+        record_case(Path(outcome.manifest), case.as_json())
 
 
 def _retrieve(vendor: Vendor, store: ResultStore, request: dict, started: datetime,
@@ -283,7 +306,7 @@ def _write_manifest(store: ResultStore, request: dict, started: datetime,
         "result": outcome.as_json(),
     }
     manifest["result"]["manifest"] = None
-    store.write_manifest(manifest_path, manifest)
+    write_manifest(manifest_path, manifest)
     outcome.manifest = str(manifest_path.resolve())
 
 
@@ -304,18 +327,38 @@ def _session_entry(session: Session, fetched: _Fetched | None) -> dict:
 
 
 def _reused(vendor: str, earlier: dict) -> Outcome:
-    result = earlier["result"]
+    return stored_outcome(vendor, earlier, f"reused the result of an earlier run "
+                                           f"({earlier.get('finished')}); --force fetches again")
+
+
+def stored_outcome(vendor: str, manifest: dict, reason: str) -> Outcome:
+    """The outcome a manifest records, for its capture used again."""
+    result = manifest["result"]
     sessions = result.get("sessions", {})
     outcome = Outcome(
-        vendor=vendor, status="ok", reused=True,
-        reason=f"reused the result of an earlier run ({earlier.get('finished')}); "
-               f"--force fetches again",
+        vendor=vendor, status="ok", reused=True, reason=reason,
         pcap=result["pcap"], sha256=result["sha256"], packets=result.get("packets", 0),
         bytes=result.get("bytes", 0), found=sessions.get("found", 0),
         downloaded=sessions.get("downloaded", 0), failed=sessions.get("failed", 0),
         first=result.get("first"), last=result.get("last"),
         warnings=list(result.get("warnings", [])), manifest=result["manifest"])
     outcome.capture = _summary(Path(outcome.pcap), outcome.sha256, outcome.warnings)
+    return outcome
+
+
+def capture_outcome(vendor: str, capture: Path, reason: str) -> Outcome:
+    """The outcome of a capture on disk that no manifest describes."""
+    if not capture.is_file():
+        raise UsageError(f"{capture}: no such file")
+    with open_capture(capture):   # a clear error for a file that is not a capture
+        pass
+    outcome = Outcome(vendor=vendor, status="ok", reason=reason, pcap=str(capture.resolve()),
+                      sha256=file_sha256(capture), bytes=capture.stat().st_size)
+    outcome.capture = summary = _summary(capture, outcome.sha256, outcome.warnings)
+    if summary is not None:
+        outcome.packets = summary.packets
+        outcome.first, outcome.last = (ns_to_rfc3339(summary.first_ns),
+                                       ns_to_rfc3339(summary.last_ns))
     return outcome
 
 

@@ -64,6 +64,42 @@ def remove_old_results(folder: Path, keep_days: float) -> int:
     return removed
 
 
+def read_result(path: Path) -> dict | None:
+    """The manifest at `path` if its capture is there and intact (its SHA-256 the
+    manifest's), with its own path as result.manifest; else None."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        pcap = Path(data["result"]["pcap"])
+        if not pcap.is_file() or file_sha256(pcap) != data["result"]["sha256"]:
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    data["result"]["manifest"] = str(path)
+    return data
+
+
+def manifest_beside(capture: Path) -> dict | None:
+    """The manifest of a capture this tool made, beside it and about it; else None."""
+    data = read_result(capture.with_suffix(".json"))
+    if data is None or Path(data["result"]["pcap"]).resolve() != capture.resolve():
+        return None
+    return data
+
+
+def write_manifest(path: Path, manifest: dict) -> None:
+    text = redact(json.dumps(manifest, indent=2, sort_keys=False)) + "\n"
+    with atomic_output(path) as file:
+        file.write(text.encode("utf-8"))
+
+
+def record_case(path: Path, case: dict) -> None:
+    """Add what the case step did to a result's manifest. The retrieval's own status stays
+    as it was: a later run for the alarm reuses the capture and tries the case again."""
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["result"]["case"] = case
+    write_manifest(path, manifest)
+
+
 class ResultStore:
     def __init__(self, pcap_dir: Path, vendor: str, alarm_id: str | None, request: dict):
         self.dir = Path(pcap_dir)
@@ -86,23 +122,10 @@ class ResultStore:
         """The newest complete earlier result of this same request whose capture is intact."""
         manifests = sorted(self.dir.glob(f"{self._prefix}_*_{self._key}.json"), reverse=True)
         for manifest in manifests:
-            try:
-                data = json.loads(manifest.read_text(encoding="utf-8"))
-                pcap = Path(data["result"]["pcap"])
-                if data["result"]["status"] != "ok" or not pcap.is_file():
-                    continue
-                if file_sha256(pcap) != data["result"]["sha256"]:
-                    continue
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            data["result"]["manifest"] = str(manifest)
-            return data
+            data = read_result(manifest)
+            if data is not None and data["result"]["status"] == "ok":
+                return data
         return None
-
-    def write_manifest(self, path: Path, manifest: dict) -> None:
-        text = redact(json.dumps(manifest, indent=2, sort_keys=False)) + "\n"
-        with atomic_output(path) as file:
-            file.write(text.encode("utf-8"))
 
     @contextlib.contextmanager
     def lock(self, wait_seconds: float) -> Iterator[None]:
