@@ -197,14 +197,23 @@ def action_parameters(action) -> list:
 
 
 def launched_command(action, parameter, commands: dict):
+    """The command the first parameter starts: `srp_pcap.py COMMAND [--FLAG...]`, the flags
+    (fixed by the action, never by an alarm) among the command's own."""
     words = parameter.get("Switch").split()
-    if parameter.tag != CONSTANT or len(words) != 2 or words[0] != LAUNCHER.name:
+    if parameter.tag != CONSTANT or len(words) < 2 or words[0] != LAUNCHER.name:
         raise BuildError(f"{where(action)}: its first parameter must be the constant "
-                         f"'{LAUNCHER.name} COMMAND'")
+                         f"'{LAUNCHER.name} COMMAND [--FLAG...]'")
     if words[1] not in commands:
         raise BuildError(f"{where(action)}: 'srp-pcap {words[1]}' is not a command of "
                          f"srp-pcap ({', '.join(sorted(commands))})")
-    return commands[words[1]]
+    command = commands[words[1]]
+    flags = {opt for param in command.params if getattr(param, "is_flag", False)
+             for opt in param.opts}
+    for word in words[2:]:
+        if word not in flags:
+            raise BuildError(f"{where(action)}: {word!r} in its first parameter is not a "
+                             f"flag of 'srp-pcap {command.name}'")
+    return command
 
 
 def option_of(parameter, command, action):

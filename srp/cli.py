@@ -224,6 +224,9 @@ RETRIEVAL_OPTIONS = [
                  help="Print one JSON object as the last line of stdout."),
     click.option("--force", is_flag=True,
                  help="Fetch again even if an earlier run for this alarm left a result."),
+    click.option("--preview", is_flag=True,
+                 help="Find the sessions and apply the caps, fetch nothing: say what a "
+                      "retrieval would fetch (exit 0), or that nothing matched (exit 3)."),
     click.option("--min-free", default=DEFAULT_MIN_FREE, show_default=True,
                  callback=_trimmed, metavar="SIZE",
                  help="Refuse to start when the --pcap-dir disk has less free space."),

@@ -124,6 +124,20 @@ def run_against(simulator, *args: str, ca: bool = True, as_json: bool = True,
                     list(simulator.requests[seen:]), seconds)
 
 
+def run_at_once(*args: str, runs: int = 2) -> list[dict]:
+    """`python -m srp ARGS --json` in `runs` processes started together; each must end 0
+    with no traceback. Their --json objects, in start order."""
+    processes = [subprocess.Popen([sys.executable, "-m", "srp", *map(str, args), "--json"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  cwd=REPO) for _ in range(runs)]
+    reports = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0 and "Traceback" not in err, err
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    return reports
+
+
 def sha256(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

@@ -15,8 +15,6 @@ import datetime as dt
 import json
 import re
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,11 +22,11 @@ from conftest import (
     ALARM_DATE,
     CA_BUNDLE_ENVIRONMENT,
     NOW,
-    REPO,
     assert_nothing_half_written,
     assert_result_intact,
     one_error_line,
     run_against,
+    run_at_once,
     run_srp,
     sha256,
 )
@@ -253,18 +251,11 @@ def test_a_repeated_alarm_reuses_the_capture_and_does_not_upload_it_again(
 
 
 def test_two_runs_of_one_alarm_at_once_upload_once(netmon, lr, tmp_path):
-    command = [sys.executable, "-m", "srp", "netmon", "--address", netmon.url, "--api-key",
-               KEY, "--query", QUERY, "--alarm-date", ALARM_DATE, "--pcap-dir",
-               str(tmp_path), "--alarm-id", "5009", "--ca-bundle", str(netmon.ca_bundle),
-               "--lr-address", lr.url, "--lr-token", TOKEN, "--lr-ca-bundle",
-               str(lr.ca_bundle), "--case", "auto", "--json"]
-    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, cwd=REPO) for _ in range(2)]
-    reports = []
-    for process in runs:
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err
-        reports.append(json.loads(out.strip().splitlines()[-1]))
+    reports = run_at_once("netmon", "--address", netmon.url, "--api-key", KEY, "--query",
+                          QUERY, "--alarm-date", ALARM_DATE, "--pcap-dir", tmp_path,
+                          "--alarm-id", "5009", "--ca-bundle", netmon.ca_bundle,
+                          "--lr-address", lr.url, "--lr-token", TOKEN, "--lr-ca-bundle",
+                          lr.ca_bundle, "--case", "auto")
     (case_id,) = {report["case"]["id"] for report in reports}
     assert len(file_evidence(lr, case_id)) == 1
     assert sorted(len(report["case"]["evidence"]) for report in reports) == [0, 1]

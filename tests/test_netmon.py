@@ -595,13 +595,29 @@ def test_the_same_alarm_reuses_its_result_and_force_refetches(sim, tmp_path):
     assert_nothing_half_written(tmp_path)
 
 
-def test_a_partial_result_is_not_reused(sim, tmp_path):
+def test_a_partial_result_is_topped_up_with_what_it_lacks(sim, tmp_path):
+    """Not reused: the next run fetches only the session that failed, and its capture holds
+    all five; the partial result it supersedes is gone."""
     sim.set_faults(Fault("not-7z-garbage", sessions={"a2"}))
     partial = netmon(sim, tmp_path)
-    assert partial.code == 4
+    assert partial.code == 4 and partial.report["final"] is False
     sim.clear_faults()
     again = netmon(sim, tmp_path)
-    assert again.code == 0 and len(again.pcap_gets) == 5
+    assert again.code == 0, again.err
+    assert again.pcap_gets == ["/api/session/a2/pcap"]
+    assert again.report["new"] == 1 and again.report["final"] is True
+    assert again.report["sessions"] == {"found": 7, "downloaded": 5, "failed": 0}
+    assert "(1 new, with the earlier capture's 4)" in again.report["reason"]
+    expected = sorted(p for i in ALARM_CAPTURED for p in read_packets(sim.capture_path(i)))
+    assert sorted(read_packets(again.report["pcap"])) == expected
+    manifest = assert_result_intact(again, tmp_path)
+    assert sorted(e["id"] for e in manifest["sessions"] if e["status"] == "downloaded") == \
+        sorted(ALARM_CAPTURED)
+    assert not Path(partial.report["pcap"]).exists()
+    assert not Path(partial.report["manifest"]).exists()
+    assert sorted(tmp_path.glob("*.pcap")) == [Path(again.report["pcap"])]
+    assert sorted(tmp_path.glob("*.json")) == [Path(again.report["manifest"])]
+    assert_nothing_half_written(tmp_path)
 
 
 def test_two_runs_for_one_alarm_at_once(sim, tmp_path):

@@ -40,8 +40,9 @@ def log_lines(path: Path) -> list[str]:
 
 
 def test_each_run_leaves_one_line_in_the_log_beside_the_results(sim, tmp_path):
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    alarm = ("--alarm-id", "4711", "--alarm-date", now)
+    # An alarm whose window closed (and settled) before this run: its result is final.
+    settled = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 30 * 60))
+    alarm = ("--alarm-id", "4711", "--alarm-date", settled, "--after", "0")
     first = run_srp(*netmon_args(sim, tmp_path, *alarm))
     assert first.returncode == 0, first.stderr
     second = run_srp(*netmon_args(sim, tmp_path, *alarm))   # reuses the first

@@ -43,6 +43,8 @@ from srp.simulators.stamus import AlertSpec, StamusSimulator
 PLUGIN_GUID = "1b9b6dba-d9c1-4b63-9b77-956d63617613"  # change only to make a new plugin
 REFERENCE_XSD = REPO.parent / "shared" / "reference" / "RemediationVersion1.xsd"
 EPOCH = 1_700_000_000                                  # 2023-11-14T22:13:20Z
+PREVIEW_ACTIONS = {"netmon": "Preview NetMon PCAP", "stamus": "Preview Stamus PCAP",
+                   "cisco": "Preview Cisco IPS IP Log"}
 VENDOR_ACTIONS = {"netmon": "Retrieve NetMon PCAP", "stamus": "Retrieve Stamus PCAP",
                   "cisco": "Retrieve Cisco IPS IP Log"}
 SECRET_OPTIONS = {"--api-key", "--token", "--password", "--lr-token"}
@@ -209,22 +211,32 @@ def test_the_plugin_keeps_its_guid_and_an_integer_version():
     assert int(root.get("Version")) >= 1
 
 
-def test_one_action_per_vendor_each_starting_with_the_launcher_and_its_command():
+def test_a_retrieval_and_a_preview_action_per_vendor_each_starting_with_the_launcher():
     actions = actions_of(repo_actions())
-    assert sorted(actions) == sorted(VENDOR_ACTIONS.values())
+    assert sorted(actions) == sorted([*VENDOR_ACTIONS.values(), *PREVIEW_ACTIONS.values()])
     for command, name in VENDOR_ACTIONS.items():
         first = ordered_parameters(actions[name])[0]
         assert first.tag == build_lpi.CONSTANT
         assert first.get("Switch") == f"srp_pcap.py {command}"
 
 
-@pytest.mark.parametrize("command", sorted(VENDOR_ACTIONS))
-def test_every_switch_of_the_action_is_an_option_of_its_command(command):
+@pytest.mark.parametrize("command", sorted(PREVIEW_ACTIONS))
+def test_a_preview_action_has_its_retrievals_parameters_and_the_preview_flag(command):
+    actions = actions_of(repo_actions())
+    retrieval, preview = (ordered_parameters(actions[names[command]])
+                          for names in (VENDOR_ACTIONS, PREVIEW_ACTIONS))
+    assert preview[0].get("Switch") == f"srp_pcap.py {command} --preview"
+    assert [etree.tostring(p) for p in preview[1:]] == \
+        [etree.tostring(p) for p in retrieval[1:]]
+
+
+@pytest.mark.parametrize("name", sorted([*VENDOR_ACTIONS.values(), *PREVIEW_ACTIONS.values()]))
+def test_every_switch_of_the_action_is_an_option_of_its_command(name):
     commands = build_lpi.cli_commands()
-    build_lpi.check_action(actions_of(repo_actions())[VENDOR_ACTIONS[command]], commands)
+    build_lpi.check_action(actions_of(repo_actions())[name], commands)
 
 
-@pytest.mark.parametrize("name", sorted(VENDOR_ACTIONS.values()))
+@pytest.mark.parametrize("name", sorted([*VENDOR_ACTIONS.values(), *PREVIEW_ACTIONS.values()]))
 def test_secrets_are_encrypted_and_alarm_values_come_from_the_alarm(name):
     action = actions_of(repo_actions())[name]
     sources = {}
@@ -258,6 +270,8 @@ BROKEN = {  # what is changed in actions.xml, to what, and what the error line s
     "flag": ('Switch="--query="', 'Switch="--json="', "--json is a flag"),
     "unknown-command": ('Switch="srp_pcap.py netmon"', 'Switch="srp_pcap.py netmonn"',
                         "'srp-pcap netmonn' is not a command"),
+    "constant-not-a-flag": ('Switch="srp_pcap.py netmon"', 'Switch="srp_pcap.py netmon --query"',
+                            "'--query' in its first parameter is not a flag"),
     "twice": ('Switch="--alarm-id="', 'Switch="--query="', "--query is given twice"),
     "required": ('Switch="--pcap-dir="', 'Switch="--search-path="', "leaves out --pcap-dir"),
     "order": ('Order="2"', 'Order="3"', "Duplicate key-sequence"),
@@ -542,11 +556,12 @@ def arm_arguments(action, configured: dict[str, str], alarm: dict[str, str]) -> 
 
 
 def run_action(host: Host, command: str, configured: dict[str, str],
-               alarm: dict[str, str]) -> subprocess.CompletedProcess:
+               alarm: dict[str, str], actions: dict = VENDOR_ACTIONS
+               ) -> subprocess.CompletedProcess:
     """The action as the ARM runs it: Command with the parameters laid out in Order, in
     the package's Plugin\bin."""
     document = etree.parse(str(host.plugin / "config" / "actions.xml"), SAFE_PARSER)
-    action = actions_of(document)[VENDOR_ACTIONS[command]]
+    action = actions_of(document)[actions[command]]
     done = subprocess.run([*host.python, *arm_arguments(action, configured, alarm)],
                           cwd=host.plugin / "bin", env=host.env, capture_output=True,
                           text=True, timeout=300)
@@ -665,3 +680,19 @@ def test_the_cisco_action_takes_both_ip_logs_of_the_alert(host, cisco_sim, lr_si
     done = run_action(host, "cisco", configured, {**ALARM_FIELDS, "Session": str(EVENT_ID)})
     served = [cisco_sim.capture_path(log_id) for log_id in IP_LOGS]
     assert_in_the_case(lr_sim, checked_capture(host, done, "cisco", pcap_dir, served), done)
+
+
+def test_the_netmon_preview_action_fetches_nothing(host, netmon_sim, lr_sim, tmp_path):
+    pcap_dir = tmp_path / "pcaps"
+    configured = configured_for(host, netmon_sim, "NetMon", pcap_dir, lr_sim,
+                                **{"NetMon API Key": KEY})
+    seen = len(netmon_sim.requests)
+    done = run_action(host, "netmon", configured, {**ALARM_FIELDS, "Domain": QUERY},
+                      PREVIEW_ACTIONS)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("srp-pcap netmon: PREVIEW: would fetch 3 sessions of 3 "
+                                  "found")
+    assert [r for r in netmon_sim.requests[seen:] if r.method == "GET"] == []
+    assert lr_sim.requests == []
+    assert sorted(path.name for path in pcap_dir.iterdir()) == ["srp-pcap.log"]
+

@@ -20,7 +20,7 @@ from srp.retrieval.http import HttpClient
 from srp.retrieval.inputs import parse_address, parse_size
 from srp.retrieval.outcome import Outcome
 from srp.retrieval.run import (LOCK_WAIT, Deliver, Limits, capture_outcome, deliver_capture,
-                               retrieve, stored_outcome)
+                               preview, retrieve, stored_outcome)
 from srp.retrieval.store import (ResultStore, manifest_beside, remove_old_results,
                                  require_free_space)
 from srp.retrieval.vendor import Vendor
@@ -43,6 +43,7 @@ class Settings:
     keep_days: int | None
     log_file: str | None
     verbose: bool
+    preview: bool = False
 
 
 # Builds the delivery step for an alarm id, its options checked (srp.delivery.case_step with
@@ -74,16 +75,24 @@ def run_retrieval(vendor_class: type[Vendor], options: dict, settings: Settings,
     finally:
         oplog.log.info(oplog.run_line(
             vendor_class.name, settings.alarm_id, exit_code,
-            outcome.status if outcome else "error", reason, time.monotonic() - started,
+            _logged_status(outcome), reason, time.monotonic() - started,
             outcome.bytes if outcome else 0, outcome.pcap if outcome else None))
         oplog.close_log()
+
+
+def _logged_status(outcome: Outcome | None) -> str:
+    if outcome is None:
+        return "error"
+    return f"preview-{outcome.status}" if outcome.preview else outcome.status
 
 
 def _run(vendor_class: type[Vendor], options: dict, settings: Settings,
          make_delivery: MakeDelivery | None) -> Outcome:
     for name in vendor_class.secret_options:   # before anything could quote one
         register_secret(options.get(name))
-    deliver = make_delivery(settings.alarm_id) if make_delivery else None
+    # A preview fetches nothing, so it delivers nothing.
+    deliver = (make_delivery(settings.alarm_id) if make_delivery and not settings.preview
+               else None)
     limits = Limits(max_sessions=settings.max_sessions,
                     max_bytes=parse_size(settings.max_bytes, "--max-bytes"),
                     concurrency=settings.concurrency)
@@ -100,6 +109,8 @@ def _run(vendor_class: type[Vendor], options: dict, settings: Settings,
     try:
         pcap_dir = Path(settings.pcap_dir)
         pcap_dir.mkdir(parents=True, exist_ok=True)
+        if settings.preview:   # it changes nothing in the folder: no sweep either
+            return preview(vendor, pcap_dir, settings.alarm_id, limits, force=settings.force)
         if settings.keep_days:
             removed = remove_old_results(pcap_dir, settings.keep_days)
             oplog.log.debug("removed %d results older than %d days", removed,

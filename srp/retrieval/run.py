@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -22,10 +23,11 @@ from srp.hashing import file_sha256
 from srp.oplog import log
 from srp.retrieval.download import (ByteBudget, DownloadError, SizeCapReached, TransferBroken,
                                     unpack)
-from srp.retrieval.outcome import CaseResult, Outcome
+from srp.retrieval.outcome import CaseResult, Outcome, Preview
 from srp.retrieval.progress import Progress
 from srp.retrieval.store import ResultStore, record_case, write_manifest
 from srp.retrieval.vendor import Downloaded, Found, Session, Vendor
+from srp.summary.render import human_size
 from srp.timestamps import ns_to_rfc3339, rfc3339, utc_now
 
 LOCK_WAIT = 15 * 60   # seconds a run waits for another run of the same alarm
@@ -33,6 +35,11 @@ LOCK_WAIT = 15 * 60   # seconds a run waits for another run of the same alarm
 # Manager: a quarter of the merge command's budget keeps its memory the same whatever the
 # sessions weigh, for a somewhat slower merge (a small part of a retrieval's time).
 MERGE_BUDGET = 2 * 1024 * 1024
+# How long after a time window ends an appliance may still index sessions of it (NetMon
+# updates a session's metadata every 10 minutes): until then a result is not final.
+SETTLE = timedelta(minutes=15)
+OPEN_WINDOW = "the time window is still open"
+PREVIEW_ENDPOINTS = 5        # the busiest hosts a preview names
 
 
 @dataclass
@@ -61,26 +68,83 @@ Deliver = Callable[[Outcome], CaseResult]
 
 def retrieve(vendor: Vendor, pcap_dir: Path, alarm_id: str | None, limits: Limits,
              force: bool = False, deliver: Deliver | None = None) -> Outcome:
-    request = {**vendor.request(), "alarm_id": alarm_id,
-               "max_sessions": limits.max_sessions, "max_bytes": limits.max_bytes}
+    """Reuse the alarm's earlier result if it is final, top it up if it is not (fetching
+    only the sessions it lacks), else retrieve; then deliver the capture."""
+    request = _request(vendor, alarm_id, limits)
     store = ResultStore(pcap_dir, vendor.name, alarm_id, request)
     # The delivery runs under the lock too: a repeated alarm waits, then finds the capture
     # already delivered.
     with store.lock(LOCK_WAIT):
         earlier = None if force else store.earlier_result()
-        if earlier is not None:
+        if earlier is not None and _is_final(earlier):
             outcome = _reused(vendor.name, earlier)
         else:
             started = utc_now()
             preloading = _preload(vendor)
             try:
-                outcome = _retrieve(vendor, store, request, started, limits)
+                outcome = _retrieve(vendor, store, request, started, limits, earlier)
             finally:
                 if preloading is not None:
                     preloading.join()   # never leave an import running at exit
         if deliver is not None:
             deliver_capture(deliver, outcome)
         return outcome
+
+
+def preview(vendor: Vendor, pcap_dir: Path, alarm_id: str | None, limits: Limits,
+            force: bool = False) -> Outcome:
+    """What `retrieve` would fetch: the sessions found and capped exactly as it would (only
+    those an earlier result lacks; none when it would reuse one), nothing downloaded and
+    nothing written."""
+    earlier = None if force else ResultStore(pcap_dir, vendor.name, alarm_id,
+                                             _request(vendor, alarm_id, limits)
+                                             ).earlier_result()
+    found = vendor.find_sessions()
+    had = _held_sessions(earlier)
+    reuse = None
+    if earlier is not None and _is_final(earlier):
+        reuse = ("nothing fetched (--force fetches again): "
+                 + Path(earlier["result"]["pcap"]).name)
+        plan, warnings, cuts = [], [], []
+    else:
+        plan, warnings, cuts = _plan([s for s in found.sessions if s.id not in had],
+                                     _remaining(limits, earlier))
+    starts = sorted(stamp for s in plan for stamp in (s.start, s.end) if stamp)
+    endpoints = Counter(host for s in plan for host in dict.fromkeys(s.endpoints))
+    announced = sum(s.size or 0 for s in plan)
+    view = Preview(
+        planned=len(plan), captured=sum(1 for s in found.sessions if s.captured),
+        announced=announced, unsized=sum(1 for s in plan if s.size is None),
+        first=starts[0] if starts else None, last=starts[-1] if starts else None,
+        endpoints=endpoints.most_common(PREVIEW_ENDPOINTS),
+        caps=(f"--max-sessions {limits.max_sessions}, "
+              f"--max-bytes {human_size(limits.max_bytes)}"),
+        cuts=cuts, reuse=reuse)
+    if had and reuse is None:
+        warnings.insert(0, f"an earlier result for this alarm holds {vendor.count(len(had))}: "
+                           f"only the others would be fetched")
+    outcome = Outcome(vendor=vendor.name, status="ok", reason="", found=len(found.sessions),
+                      bytes=announced, first=view.first, last=view.last,
+                      warnings=found.warnings + warnings, preview=view)
+    if reuse:
+        outcome.reason = "an earlier result would be reused"
+    elif plan:
+        outcome.reason = (f"would fetch {vendor.count(len(plan))} of {len(found.sessions)} "
+                          f"found")
+    else:
+        no_data = found.no_data
+        outcome.status = "no-data"
+        outcome.reason = (no_data.nothing_found if not found.sessions else
+                          no_data.nothing_captured if not had else
+                          "nothing new: the earlier result holds every session found")
+    _window_state(vendor, outcome)
+    return outcome
+
+
+def _request(vendor: Vendor, alarm_id: str | None, limits: Limits) -> dict:
+    """What identifies a retrieval: the vendor's request, the alarm and the caps."""
+    return {**vendor.request(), "alarm_id": alarm_id,
+            "max_sessions": limits.max_sessions, "max_bytes": limits.max_bytes}
 
 
 def deliver_capture(deliver: Deliver, outcome: Outcome) -> None:
@@ -97,41 +161,120 @@ def deliver_capture(deliver: Deliver, outcome: Outcome) -> None:
 
 
 def _retrieve(vendor: Vendor, store: ResultStore, request: dict, started: datetime,
-              limits: Limits) -> Outcome:
+              limits: Limits, earlier: dict | None = None) -> Outcome:
+    """Fetch and merge the sessions found; with an `earlier` result that is not final,
+    only those it lacks, merged with its capture into a new one that supersedes it."""
     found = vendor.find_sessions()
     log.debug("%s sessions found", len(found.sessions))
-    plan, warnings = _plan(found.sessions, limits)
+    had = _held_sessions(earlier)
+    plan, notes, cuts = _plan([s for s in found.sessions if s.id not in had],
+                              _remaining(limits, earlier))
+    warnings = notes + cuts
+    if earlier is not None and not plan:
+        return _unchanged(vendor, found, earlier, warnings)
     outcome = Outcome(vendor=vendor.name, status="ok", reason="", found=len(found.sessions),
                       warnings=found.warnings + warnings)
+    base = Path(earlier["result"]["pcap"]) if earlier is not None else None
     with store.workdir() as workdir:
         fetched = _fetch_all(vendor, plan, workdir, limits)
-        _merge(vendor, found, store, fetched, outcome)
-    _write_manifest(store, request, started, found.sessions, fetched, outcome)
+        _merge(vendor, found, store, fetched, outcome, base, len(had))
+    _window_state(vendor, outcome)
+    _write_manifest(store, request, started, found.sessions, fetched, outcome, earlier)
+    if earlier is not None and outcome.pcap:
+        _supersede(earlier, outcome)
     return outcome
 
 
-def _plan(sessions: list[Session], limits: Limits) -> tuple[list[Session], list[str]]:
-    """The captured sessions to fetch, oldest first, within --max-sessions and --max-bytes."""
-    warnings = []
+def _is_final(manifest: dict) -> bool:
+    """A result a later run reuses as it is (a manifest older than top-ups: when ok)."""
+    result = manifest["result"]
+    return bool(result.get("final", result.get("status") == "ok"))
+
+
+def _held_sessions(manifest: dict | None) -> dict[str, dict]:
+    """The sessions an earlier result's capture holds: id -> its manifest entry."""
+    if manifest is None:
+        return {}
+    return {str(entry["id"]): entry for entry in manifest.get("sessions", [])
+            if entry.get("status") == "downloaded"}
+
+
+def _remaining(limits: Limits, earlier: dict | None) -> Limits:
+    """The caps left for a top-up: the earlier capture counts against them."""
+    if earlier is None:
+        return limits
+    held = len(_held_sessions(earlier))
+    return Limits(max(1, limits.max_sessions - held),
+                  max(1, limits.max_bytes - int(earlier["result"].get("bytes", 0))),
+                  limits.concurrency)
+
+
+def _window_state(vendor: Vendor, outcome: Outcome) -> None:
+    """Whether the result is final: not while the searched window may still gain sessions
+    (it ends after now, or less than SETTLE before: appliances index sessions late), nor
+    while it is partial."""
+    closes = vendor.window_closes()
+    open_window = closes is not None and closes + SETTLE > utc_now()
+    if open_window and outcome.status in ("ok", "partial", "no-data"):
+        outcome.window_closes = rfc3339(closes)
+        outcome.warnings.append(
+            f"{OPEN_WINDOW}: it closes at {rfc3339(closes)}, and the "
+            f"appliance may index sessions until {rfc3339(closes + SETTLE)}; a run for this "
+            f"alarm after that fetches what came since")
+    outcome.final = outcome.status == "ok" and not open_window
+
+
+def _unchanged(vendor: Vendor, found: Found, earlier: dict, warnings: list[str]) -> Outcome:
+    """A top-up with nothing new to fetch: the earlier capture, its manifest brought up to
+    date (now final, if its window has closed)."""
+    outcome = stored_outcome(vendor.name, earlier, "no new session since the earlier run")
+    outcome.reused, outcome.found = False, len(found.sessions)
+    outcome.warnings = [w for w in outcome.warnings if not w.startswith(OPEN_WINDOW)]
+    outcome.warnings += found.warnings + warnings
+    if earlier["result"].get("status") == "partial":
+        outcome.status = "partial"
+        outcome.reason = "no new session since the earlier run, which was partial"
+    _window_state(vendor, outcome)
+    manifest = dict(earlier)
+    manifest["finished"] = rfc3339(utc_now())
+    manifest["result"] = {**outcome.as_json(), "manifest": None}
+    write_manifest(Path(outcome.manifest), manifest)
+    return outcome
+
+
+def _supersede(earlier: dict, outcome: Outcome) -> None:
+    """Remove the earlier result a top-up replaced, once the new one is complete."""
+    for path in (Path(earlier["result"]["pcap"]), Path(earlier["result"]["manifest"])):
+        if path.resolve() not in (Path(outcome.pcap).resolve(),
+                                  Path(outcome.manifest).resolve()):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _plan(sessions: list[Session], limits: Limits
+          ) -> tuple[list[Session], list[str], list[str]]:
+    """The captured sessions to fetch, oldest first, within --max-sessions and --max-bytes;
+    a note of those skipped as not captured, and what the caps cut."""
+    notes, cuts = [], []
     captured = sorted((s for s in sessions if s.captured), key=lambda s: s.start or "")
     not_captured = len(sessions) - len(captured)
     if not_captured:
-        warnings.append(f"{not_captured} of {len(sessions)} sessions have no captured packets "
-                        f"and were skipped")
+        notes.append(f"{not_captured} of {len(sessions)} sessions have no captured packets "
+                     f"and were skipped")
     if len(captured) > limits.max_sessions:
-        warnings.append(f"cut to the first {limits.max_sessions} of {len(captured)} captured "
-                        f"sessions by --max-sessions")
+        cuts.append(f"cut to the first {limits.max_sessions} of {len(captured)} captured "
+                    f"sessions by --max-sessions")
         captured = captured[:limits.max_sessions]
     planned, total = [], 0
     for session in captured:
         total += session.size or 0
         if total > limits.max_bytes and planned:
-            warnings.append(f"cut to {len(planned)} of {len(captured)} sessions by --max-bytes "
-                            f"({limits.max_bytes} bytes); the rest hold about "
-                            f"{total - (session.size or 0)} bytes more")
+            rest = sum(s.size or 0 for s in captured[len(planned):])
+            cuts.append(f"cut to {len(planned)} of {len(captured)} sessions by --max-bytes "
+                        f"({limits.max_bytes} bytes); the rest hold about {rest} bytes more")
             break
         planned.append(session)
-    return planned, warnings
+    return planned, notes, cuts
 
 
 def _fetch_all(vendor: Vendor, plan: list[Session], workdir: Path,
@@ -211,7 +354,9 @@ def _failed(fetched: _Fetched, exc: SrpError, what: str) -> None:
 
 
 def _merge(vendor: Vendor, found: Found, store: ResultStore, fetched: list[_Fetched],
-           outcome: Outcome) -> None:
+           outcome: Outcome, base: Path | None = None, held: int = 0) -> None:
+    """Merge what was fetched (with a top-up, into the earlier capture `base`, which holds
+    `held` sessions) into a new capture, and say how it went."""
     from srp.capture.merge import merge
 
     for done in fetched:   # what the vendor learnt while downloading
@@ -220,7 +365,8 @@ def _merge(vendor: Vendor, found: Found, store: ResultStore, fetched: list[_Fetc
     failed = [f for f in fetched if f.error]
     skipped = [f for f in fetched if f.skipped]
     outcome.failed = len(failed)
-    outcome.downloaded = sum(1 for f in fetched if not (f.error or f.skipped))
+    outcome.new = sum(1 for f in fetched if not (f.error or f.skipped))
+    outcome.downloaded = held + outcome.new
     outcome.errors += [f.error for f in failed]
     if skipped:
         outcome.warnings.append(f"{vendor.count(len(skipped))} not downloaded: "
@@ -230,6 +376,12 @@ def _merge(vendor: Vendor, found: Found, store: ResultStore, fetched: list[_Fetc
         outcome.warnings.append(f"{vendor.count(empty)} came as captures holding no packet")
     captures = [path for f in fetched for path in f.captures]
     formats = set().union(*(f.kinds for f in fetched))
+    # Warnings name the session a capture came from, not its file in the work folder.
+    names = [vendor.describe(f.session) for f in fetched for _path in f.captures]
+    if base is not None:
+        captures.insert(0, base)
+        names.insert(0, f"the earlier capture {base.name}")
+        formats.add(_capture_kind(base, names[0]))
     if not captures:
         if skipped and not failed:
             outcome.status, outcome.reason = "error", "no session fits within --max-bytes"
@@ -242,9 +394,7 @@ def _merge(vendor: Vendor, found: Found, store: ResultStore, fetched: list[_Fetc
             outcome.reason = (no_data.nothing_found if outcome.found == 0 else
                               no_data.only_empty if fetched else no_data.nothing_captured)
         return
-    # Warnings name the session a capture came from, not its file in the work folder.
-    names = [vendor.describe(f.session) for f in fetched for _path in f.captures]
-    format = _output_format(formats)
+    format = _output_format(formats - {None})
     target, _ = store.new_paths("pcapng" if format == "pcapng" else "pcap")
     try:
         result = merge(captures, target, format=format, buffer_budget=MERGE_BUDGET,
@@ -262,12 +412,13 @@ def _merge(vendor: Vendor, found: Found, store: ResultStore, fetched: list[_Fetc
     outcome.bytes = target.stat().st_size
     outcome.packets = result.packets
     outcome.first, outcome.last = ns_to_rfc3339(result.first_ns), ns_to_rfc3339(result.last_ns)
+    new = f" ({outcome.new} new, with the earlier capture's {held})" if base else ""
     if failed or skipped:
         outcome.status = "partial"
-        outcome.reason = (f"{outcome.downloaded} of {vendor.count(len(fetched))} merged; "
-                          f"{len(failed) + len(skipped)} could not be retrieved")
+        outcome.reason = (f"{outcome.downloaded} of {vendor.count(held + len(fetched))} "
+                          f"merged{new}; {len(failed) + len(skipped)} could not be retrieved")
     else:
-        outcome.reason = f"{vendor.count(outcome.downloaded)} merged"
+        outcome.reason = f"{vendor.count(outcome.downloaded)} merged{new}"
 
 
 def _capture_kind(path: Path, what: str) -> tuple[int, bool] | None:
@@ -293,8 +444,11 @@ def _output_format(kinds: set) -> str:
 
 
 def _write_manifest(store: ResultStore, request: dict, started: datetime,
-                    sessions: list[Session], fetched: list[_Fetched], outcome: Outcome) -> None:
+                    sessions: list[Session], fetched: list[_Fetched], outcome: Outcome,
+                    earlier: dict | None = None) -> None:
+    """The result's manifest; a top-up's carries the earlier capture's sessions over."""
     by_id = {f.session.id: f for f in fetched}
+    held = _held_sessions(earlier)
     manifest_path = (store.new_paths("json")[1] if outcome.pcap is None
                      else Path(outcome.pcap).with_suffix(".json"))
     manifest = {
@@ -302,7 +456,10 @@ def _write_manifest(store: ResultStore, request: dict, started: datetime,
         "request": request,
         "started": rfc3339(started),
         "finished": rfc3339(utc_now()),
-        "sessions": [_session_entry(s, by_id.get(s.id)) for s in sessions],
+        "sessions": [held[s.id] if s.id in held else _session_entry(s, by_id.get(s.id))
+                     for s in sessions]
+                    + [entry for key, entry in held.items()
+                       if key not in {s.id for s in sessions}],
         "result": outcome.as_json(),
     }
     manifest["result"]["manifest"] = None
@@ -341,7 +498,8 @@ def stored_outcome(vendor: str, manifest: dict, reason: str) -> Outcome:
         bytes=result.get("bytes", 0), found=sessions.get("found", 0),
         downloaded=sessions.get("downloaded", 0), failed=sessions.get("failed", 0),
         first=result.get("first"), last=result.get("last"),
-        warnings=list(result.get("warnings", [])), manifest=result["manifest"])
+        warnings=list(result.get("warnings", [])), manifest=result["manifest"],
+        final=_is_final(manifest), window_closes=result.get("window_closes"))
     outcome.capture = _summary(Path(outcome.pcap), outcome.sha256, outcome.warnings)
     return outcome
 

@@ -17,7 +17,7 @@ import re
 import shutil
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -113,17 +113,23 @@ class ResultStore:
         self._key = key
 
     def new_paths(self, extension: str) -> tuple[Path, Path]:
-        """(capture, manifest) paths for a result made now."""
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        base = f"{self._prefix}_{stamp}_{self._key}"
-        return self.dir / f"{base}.{extension}", self.dir / f"{base}.json"
+        """(capture, manifest) paths for a result made now: a second later when a result
+        of the same second is there (a top-up never writes over the capture it reads)."""
+        moment = datetime.now(timezone.utc)
+        while True:
+            base = f"{self._prefix}_{moment:%Y%m%dT%H%M%SZ}_{self._key}"
+            paths = self.dir / f"{base}.{extension}", self.dir / f"{base}.json"
+            if not any(path.exists() for path in paths):
+                return paths
+            moment += timedelta(seconds=1)
 
     def earlier_result(self) -> dict | None:
-        """The newest complete earlier result of this same request whose capture is intact."""
+        """The newest earlier result of this same request that has a capture, intact (ok
+        or partial: one a later run reuses or tops up)."""
         manifests = sorted(self.dir.glob(f"{self._prefix}_*_{self._key}.json"), reverse=True)
         for manifest in manifests:
             data = read_result(manifest)
-            if data is not None and data["result"]["status"] == "ok":
+            if data is not None and data["result"]["status"] in ("ok", "partial"):
                 return data
         return None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,6 +28,8 @@ class Session:
     captured: bool = True
     size: int | None = None          # bytes the appliance expects, for planning --max-bytes
     start: str | None = None         # RFC 3339, to fetch in time order
+    end: str | None = None           # RFC 3339, where the appliance says
+    endpoints: tuple[str, ...] = ()  # the hosts it is between, where the appliance says
     details: dict = field(default_factory=dict)   # metadata for the manifest
     # What the vendor needs to fetch it (an alert to upload, a log's status): its own.
     handle: Any = field(default=None, repr=False, compare=False)
@@ -93,6 +96,11 @@ class Vendor(ABC):
     def fetch(self, session: Session, dest: Path, budget: ByteBudget) -> Downloaded:
         """Download one session's capture (or archive) into `dest`, counting it against
         --max-bytes."""
+
+    def window_closes(self) -> datetime | None:
+        """When the time window searched ends, for a search that has one: sessions up to
+        then may still be indexed after this run."""
+        return None
 
     def describe(self, session: Session) -> str:
         return f"{self.session_noun} {session.id}"

@@ -430,6 +430,15 @@ class NetMonSimulator(VendorSimulator):
         super().reset()
         self.uncaptured_requests.clear()
 
+    def add(self, spec: SessionSpec) -> None:
+        """Index one more session while serving, as an appliance does late."""
+        if spec.id in self._by_id:
+            raise ValueError("session ids must be unique")
+        session = CatalogueSession(len(self._by_id), spec)
+        self._by_id[spec.id] = session
+        self.sessions = sorted([*self.sessions, session],
+                               key=lambda entry: (entry.start_ns, entry.index))
+
     def session(self, session_id: str) -> CatalogueSession | None:
         return self._by_id.get(session_id)
 

@@ -464,6 +464,14 @@ class StamusSimulator(VendorSimulator):
         self.uncaptured_requests.clear()
         self.shape, self.max_page_size = self._built_as
 
+    def add(self, spec: AlertSpec) -> None:
+        """Index one more alert while serving, as Elasticsearch does late."""
+        if any(alert.spec.es_id == spec.es_id for alert in self.alerts):
+            raise ValueError("alert _ids must be unique")
+        flow = self.flows.setdefault(spec.flow_id, Flow(len(self.flows), spec))
+        self.alerts = sorted([*self.alerts, Alert(spec, flow)],
+                             key=lambda alert: alert.time_ms, reverse=True)
+
     def flow_capture(self, flow_id: int) -> Path:
         """The flow's whole capture, as an extraction writes it (made if needed)."""
         flow = self.flows[flow_id]

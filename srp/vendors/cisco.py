@@ -179,8 +179,10 @@ class Cisco(Vendor):
             "foundThrough": f"SDEE {self._mode} mode at {self._sdee_path}",
         }
         start = ns_to_rfc3339(alert.time_ns)
+        hosts = tuple(_endpoint_text(Endpoint(endpoint.address, None))
+                      for endpoint in (alert.attacker, *alert.targets) if endpoint is not None)
         found.sessions = [
-            Session(str(log_id), start=start,
+            Session(str(log_id), start=start, endpoints=hosts,
                     details={"ipLogId": log_id, **details,
                              "ipLogStatus": statuses.get(log_id, "unknown")},
                     handle=_IpLog(log_id, statuses.get(log_id), participants, deadline))

@@ -10,6 +10,7 @@ _session_from below, the one place to adjust when a real appliance differs.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -58,6 +59,9 @@ class NetMon(Vendor):
     def request(self) -> dict:
         return {"vendor": self.name, "address": self.client.base_url, "query": self._query,
                 "lucene": self._lucene, "window": self._window.as_dict()}
+
+    def window_closes(self) -> datetime:
+        return self._window.end
 
     def _auth(self) -> dict:
         if self._legacy_auth:
@@ -119,7 +123,8 @@ def _session_from(item: dict) -> Session | None:
     return Session(
         id=session_id, captured=bool(item.get("captured")),
         size=size if isinstance(size, int) and size >= 0 else None,
-        start=str(item.get("start") or ""),
+        start=str(item.get("start") or ""), end=str(item.get("end") or "") or None,
+        endpoints=tuple(str(item[key]) for key in ("srcIp", "dstIp") if item.get(key)),
         details={key: item[key] for key in ("start", "end", "srcIp", "srcPort", "dstIp",
                                              "dstPort", "protocol", "application", "packets",
                                              "bytes") if key in item})

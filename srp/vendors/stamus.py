@@ -15,6 +15,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from srp.errors import SrpError, UsageError
@@ -105,6 +106,9 @@ class Stamus(Vendor):
                 "signature_id": self._signature_id, "flow_id": self._flow_id,
                 "probe": self._probe, "qfilter": self._qfilter,
                 "window": self._window.as_dict()}
+
+    def window_closes(self) -> datetime:
+        return self._window.end
 
     def _call(self, method: str, path: str, what: str, **kwargs):
         try:
@@ -294,7 +298,10 @@ def _session_from(received: dict, fields: dict) -> Session:
                                                "dest_port", "proto", "app_proto")
                   if key in fields}}
     return Session(id=str(fields["flow_id"]), captured=bool(fields.get("capture_file")),
-                   start=_rfc3339_or_as_is(fields.get("timestamp")), details=details)
+                   start=_rfc3339_or_as_is(fields.get("timestamp")),
+                   endpoints=tuple(str(fields[key]) for key in ("src_ip", "dest_ip")
+                                   if fields.get(key)),
+                   details=details)
 
 
 def _rfc3339_or_as_is(timestamp) -> str | None:
