@@ -220,6 +220,9 @@ RETRIEVAL_OPTIONS = [
                       "REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE)."),
     click.option("--insecure", is_flag=True,
                  help="Do not verify the appliance's TLS certificate (warned about)."),
+    click.option("--allowed-addresses", default="", callback=_trimmed, metavar="LIST",
+                 help="Refuse an --address whose host is not in this comma-separated list "
+                      "of host names, addresses and CIDR ranges (empty: any)."),
     click.option("--json", "as_json", is_flag=True,
                  help="Print one JSON object as the last line of stdout."),
     click.option("--force", is_flag=True,
@@ -395,6 +398,9 @@ def stamus_command():
 @click.option("--only-participants", is_flag=True,
               help="Keep only the packets between the alert's attacker and target (needs "
                    "--event-id).")
+@click.option("--trigger-only", is_flag=True,
+              help="Take the verbose alert's trigger packet alone: no IP log is asked for "
+                   "or waited for (needs --event-id).")
 def cisco_command():
     """Retrieve and merge the IP logs of a Cisco IPS alert (or one IP log by its id)."""
     from srp.vendors.cisco import Cisco

@@ -43,10 +43,12 @@ from srp.simulators.stamus import AlertSpec, StamusSimulator
 PLUGIN_GUID = "1b9b6dba-d9c1-4b63-9b77-956d63617613"  # change only to make a new plugin
 REFERENCE_XSD = REPO.parent / "shared" / "reference" / "RemediationVersion1.xsd"
 EPOCH = 1_700_000_000                                  # 2023-11-14T22:13:20Z
-PREVIEW_ACTIONS = {"netmon": "Preview NetMon PCAP", "stamus": "Preview Stamus PCAP",
-                   "cisco": "Preview Cisco IPS IP Log"}
 VENDOR_ACTIONS = {"netmon": "Retrieve NetMon PCAP", "stamus": "Retrieve Stamus PCAP",
                   "cisco": "Retrieve Cisco IPS IP Log"}
+PREVIEW_ACTIONS = {"netmon": "Preview NetMon PCAP", "stamus": "Preview Stamus PCAP",
+                   "cisco": "Preview Cisco IPS IP Log"}
+TRIGGER_ACTION = "Cisco IPS Trigger Packet"   # for context enrichment: no IP log waited for
+ALL_ACTIONS = sorted([*VENDOR_ACTIONS.values(), *PREVIEW_ACTIONS.values(), TRIGGER_ACTION])
 SECRET_OPTIONS = {"--api-key", "--token", "--password", "--lr-token"}
 SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 TREE_FILES = ["build_lpi.py", "actions.xml", "pyproject.toml", "smartresponse", "srp"]
@@ -213,7 +215,7 @@ def test_the_plugin_keeps_its_guid_and_an_integer_version():
 
 def test_a_retrieval_and_a_preview_action_per_vendor_each_starting_with_the_launcher():
     actions = actions_of(repo_actions())
-    assert sorted(actions) == sorted([*VENDOR_ACTIONS.values(), *PREVIEW_ACTIONS.values()])
+    assert sorted(actions) == ALL_ACTIONS
     for command, name in VENDOR_ACTIONS.items():
         first = ordered_parameters(actions[name])[0]
         assert first.tag == build_lpi.CONSTANT
@@ -230,13 +232,22 @@ def test_a_preview_action_has_its_retrievals_parameters_and_the_preview_flag(com
         [etree.tostring(p) for p in retrieval[1:]]
 
 
-@pytest.mark.parametrize("name", sorted([*VENDOR_ACTIONS.values(), *PREVIEW_ACTIONS.values()]))
+def test_the_trigger_packet_action_is_the_cisco_retrieval_with_trigger_only():
+    actions = actions_of(repo_actions())
+    retrieval, trigger = (ordered_parameters(actions[name])
+                          for name in (VENDOR_ACTIONS["cisco"], TRIGGER_ACTION))
+    assert trigger[0].get("Switch") == "srp_pcap.py cisco --trigger-only"
+    assert [etree.tostring(p) for p in trigger[1:]] == \
+        [etree.tostring(p) for p in retrieval[1:]]
+
+
+@pytest.mark.parametrize("name", ALL_ACTIONS)
 def test_every_switch_of_the_action_is_an_option_of_its_command(name):
     commands = build_lpi.cli_commands()
     build_lpi.check_action(actions_of(repo_actions())[name], commands)
 
 
-@pytest.mark.parametrize("name", sorted([*VENDOR_ACTIONS.values(), *PREVIEW_ACTIONS.values()]))
+@pytest.mark.parametrize("name", ALL_ACTIONS)
 def test_secrets_are_encrypted_and_alarm_values_come_from_the_alarm(name):
     action = actions_of(repo_actions())[name]
     sources = {}

@@ -1,13 +1,15 @@
 """The Cisco IPS simulator over real HTTPS on loopback: Basic auth and the session cookie,
 SDEE query and subscription modes, the 4.x route, both cidee namespaces, IP logs that
-complete some time after they are first asked for, every fault, and `simulate cisco` run as
-a user runs it.
+complete some time after they are first asked for, verbose alerts and their trigger packet,
+every fault, and `simulate cisco` run as a user runs it.
 
 Documents are read here with lxml's plain XPath, independently of srp.vendors.cisco_sdee.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import time
 
@@ -245,6 +247,173 @@ def test_an_ip_log_completes_some_time_after_it_is_first_asked_for():
         time.sleep(0.7)
         assert iplog(simulator, 77).content.startswith(PCAP_MAGIC)
         assert completed()
+
+
+# --- verbose alerts: the trigger packet and the attacker's bytes in the alert ---
+
+VERBOSE_START = NOW - dt.timedelta(minutes=30)
+# One verbose alert per dump variant, each with its IP log; an IPv6 one; one with no IP log;
+# one without cid:context; and a plain alert. Alert i fires i minutes after VERBOSE_START.
+VERBOSE = {"ethernet": {}, "raw-ip": {"trigger_dump": "raw-ip"},
+           "truncated": {"trigger_dump": "truncated"},
+           "not-base64": {"trigger_dump": "not-base64"},
+           "ipv6": {"trigger_dump": "raw-ip", "attacker": "2001:db8:66::9",
+                    "target": "2001:db8:1::21"},
+           "no-log": {"ip_log_ids": ()}, "no-context": {"context": False},
+           "plain": {"verbose": False}}
+
+
+def verbose_alert(name: str) -> AlertSpec:
+    index = list(VERBOSE).index(name)
+    fields = {"ip_log_ids": (9100 + index,), "verbose": True, **VERBOSE[name]}
+    return AlertSpec(100 + index, VERBOSE_START + dt.timedelta(minutes=index), **fields)
+
+
+@pytest.fixture(scope="module", params=["2006", "2004"])
+def verbose_sensor(request):
+    """A sensor of verbose alerts, in each cidee namespace: (simulator, its cid namespace)."""
+    alerts = [verbose_alert(name) for name in VERBOSE]
+    with CiscoSimulator(alerts, cidee_namespace=request.param) as simulator:
+        yield simulator, {"2006": CID_2006, "2004": CID_2004}[request.param]
+
+
+def served_alert(simulator, alert):
+    """The alert's sd:evIdsAlert as the sensor serves it over HTTPS."""
+    root = parse(sdee(simulator, events="evIdsAlert", startTime=alert.time_ns, maxNbrOfEvents=1))
+    element = root.find(f".//{{{SD}}}evIdsAlert")
+    assert element.get("eventId") == str(alert.event_id)
+    return element
+
+
+def strict_base64(text: str) -> bytes:
+    """The element text as a client must read it: whitespace dropped, nothing else forgiven."""
+    return base64.b64decode("".join(text.split()), validate=True)
+
+
+def served_log(simulator, log_id, tmp_path) -> list[bytes]:
+    """The frames of an IP log, downloaded from iplog-server."""
+    path = tmp_path / f"{log_id}.pcap"
+    path.write_bytes(iplog(simulator, log_id).content)
+    return [frame for _, frame in read_packets(path)]
+
+
+def request_segments(frames: list[bytes], alert) -> list[bytes]:
+    """The frames from the alert's attacker to its target, on its ports, that carry payload."""
+    from scapy.layers.inet import TCP
+    from scapy.layers.l2 import Ether
+
+    segments = []
+    for frame in frames:
+        packet = Ether(frame)
+        if (TCP in packet and packet.payload.src == alert.attacker
+                and packet.payload.dst == alert.target and len(packet[TCP].payload)
+                and (packet[TCP].sport, packet[TCP].dport) == (alert.attacker_port,
+                                                               alert.target_port)):
+            segments.append(frame)
+    return segments
+
+
+@pytest.mark.parametrize("name", ["ethernet", "raw-ip", "truncated", "ipv6"])
+def test_a_verbose_alert_carries_its_trigger_packet_in_base64_lines(verbose_sensor, name):
+    simulator, cid = verbose_sensor
+    alert = verbose_alert(name)
+    element = served_alert(simulator, alert)
+    text = element.findtext(f"{{{cid}}}triggerPacket")
+    other = CID_2004 if cid == CID_2006 else CID_2006
+    assert element.find(f"{{{other}}}triggerPacket") is None
+    assert "\n" in text.strip() and max(map(len, text.splitlines())) <= 76
+    frame = simulator.trigger_frame(alert.event_id)
+    expected = {"ethernet": frame, "raw-ip": frame[14:], "truncated": frame[:64],
+                "ipv6": frame[14:]}[name]
+    assert strict_base64(text) == expected == simulator.trigger_dump(alert.event_id)
+    if name == "truncated":
+        assert len(frame) > 64
+    elif name != "ethernet":   # the dump starts at the IP header: its version nibble
+        assert expected[0] >> 4 == (6 if name == "ipv6" else 4)
+
+
+def test_a_not_base64_dump_does_not_decode(verbose_sensor):
+    simulator, cid = verbose_sensor
+    alert = verbose_alert("not-base64")
+    text = served_alert(simulator, alert).findtext(f"{{{cid}}}triggerPacket")
+    assert text
+    for validate in (True, False):
+        with pytest.raises(binascii.Error):
+            base64.b64decode("".join(text.split()), validate=validate)
+    with pytest.raises(ValueError, match="no dump"):
+        simulator.trigger_dump(alert.event_id)
+    assert simulator.trigger_frame(alert.event_id)   # the packet is there all the same
+
+
+@pytest.mark.parametrize("name", ["ethernet", "truncated", "ipv6"])
+def test_the_trigger_frame_is_the_first_request_segment_of_the_ip_log(verbose_sensor, name,
+                                                                       tmp_path):
+    simulator, _ = verbose_sensor
+    alert = verbose_alert(name)
+    frames = served_log(simulator, alert.ip_log_ids[0], tmp_path)
+    trigger = simulator.trigger_frame(alert.event_id)
+    assert frames.count(trigger) == 1
+    assert request_segments(frames, alert)[0] == trigger
+
+
+def test_with_no_ip_log_the_trigger_frame_is_still_the_alerts_request(verbose_sensor):
+    simulator, cid = verbose_sensor
+    alert = verbose_alert("no-log")
+    element = served_alert(simulator, alert)
+    assert element.find(f"{{{cid}}}ipLogIds") is None
+    trigger = strict_base64(element.findtext(f"{{{cid}}}triggerPacket"))
+    assert request_segments([trigger], alert) == [trigger]
+    assert trigger.endswith(simulator.trigger_context(alert.event_id))
+    with CiscoSimulator([alert]) as again:   # the same seeds: the same bytes
+        assert again.trigger_frame(alert.event_id) == trigger
+
+
+@pytest.mark.parametrize("name", ["ethernet", "not-base64", "no-log"])
+def test_the_context_is_the_trigger_packets_tcp_payload(verbose_sensor, name):
+    from scapy.layers.inet import TCP
+    from scapy.layers.l2 import Ether
+
+    simulator, cid = verbose_sensor
+    alert = verbose_alert(name)
+    text = served_alert(simulator, alert).findtext(f"{{{cid}}}context/{{{cid}}}fromAttacker")
+    payload = bytes(Ether(simulator.trigger_frame(alert.event_id))[TCP].payload)
+    assert payload.startswith(b"GET /") and payload.endswith(b"\r\n\r\n")
+    assert strict_base64(text) == payload == simulator.trigger_context(alert.event_id)
+
+
+def test_a_verbose_alert_may_leave_the_context_out(verbose_sensor):
+    simulator, cid = verbose_sensor
+    alert = verbose_alert("no-context")
+    element = served_alert(simulator, alert)
+    assert element.find(f"{{{cid}}}context") is None
+    assert element.find(f"{{{cid}}}triggerPacket") is not None
+    assert simulator.trigger_context(alert.event_id) is None
+
+
+def test_an_alert_that_is_not_verbose_has_neither_element(verbose_sensor):
+    simulator, _ = verbose_sensor
+    alert = verbose_alert("plain")
+    names = {etree.QName(e).localname for e in served_alert(simulator, alert).iter()}
+    assert names.isdisjoint({"triggerPacket", "context", "fromAttacker"})
+    assert "ipLogIds" in names
+    assert simulator.trigger_context(alert.event_id) is None
+    with pytest.raises(ValueError, match="no dump"):
+        simulator.trigger_dump(alert.event_id)
+
+
+def test_an_unknown_trigger_dump_is_refused():
+    with pytest.raises(ValueError, match="trigger_dump is one of ethernet, raw-ip"):
+        AlertSpec(1, NOW, verbose=True, trigger_dump="hex")
+
+
+def test_the_default_alerts_end_with_a_verbose_one_without_ip_log(sensor):
+    assert [alert.verbose for alert in sensor.alerts] == [False] * 4 + [True]
+    alert = sensor.alerts[-1]
+    assert alert.ip_log_ids == () and alert.trigger_dump == "ethernet" and alert.context
+    element = served_alert(sensor, alert)
+    trigger = strict_base64(element.findtext(f"{{{CID_2006}}}triggerPacket"))
+    assert trigger == sensor.trigger_frame(alert.event_id)
+    assert request_segments([trigger], alert) == [trigger]
 
 
 # --- faults ---

@@ -171,3 +171,101 @@ def parse_integer_id(text: str, option: str) -> int:
     if not re.fullmatch(r"\d{1,20}", value):
         raise UsageError(f"{option} must be a whole number")
     return int(value)
+
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# An IPv4 address wrapped in IPv6 (::ffff:10.0.0.1) reaches the IPv4 host.
+_IPV4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
+_LISTED_IN_ERRORS = 5   # an MSSP's list runs to dozens; the line stays readable
+
+
+@dataclass(frozen=True)
+class AllowedAddresses:
+    """The hosts --allowed-addresses lets --address name: host names, addresses and CIDR
+    ranges. With no entries, any host."""
+
+    entries: tuple[str, ...] = ()      # as listed, for the error
+    names: frozenset[str] = frozenset()
+    networks: tuple[_Network, ...] = ()
+
+    @classmethod
+    def from_option(cls, text: str | None) -> "AllowedAddresses":
+        """A comma-separated list, its entries trimmed and the empty ones skipped."""
+        entries = tuple(entry for entry in (part.strip() for part in (text or "").split(","))
+                        if entry)
+        names, networks = set(), []
+        for entry in entries:
+            network = _allowed_network(entry)
+            if network is not None:
+                networks.append(network)
+            elif _listable_name(entry):
+                names.add(_name_key(entry))
+            else:
+                raise UsageError(f"--allowed-addresses entry {entry!r} is not a host name, an "
+                                 f"address or a CIDR range (no ports, URLs or wildcards)")
+        return cls(entries, frozenset(names), tuple(networks))
+
+    def check(self, url: str) -> None:
+        """Raise UsageError unless the host of `url`, an address as parse_address() gives
+        it, is allowed (any port). A host name is never resolved for this: its address
+        could change before the connection, and a range says nothing about a name."""
+        if not self.entries:
+            return
+        host = urlsplit(url).hostname or ""
+        try:
+            address = _unmapped(ipaddress.ip_network(host))
+        except ValueError:   # a host name
+            allowed = _name_key(host) in self.names
+            others, hint = self.networks, "list the host name itself"
+        else:
+            allowed = any(address.version == network.version and address.subnet_of(network)
+                          for network in self.networks)
+            others, hint = self.names, "list the address or its range"
+        if allowed:
+            return
+        why = f": {hint}; names are never resolved for this check" if others else ""
+        raise UsageError(f"--address {host} is not in --allowed-addresses "
+                         f"({self._listing()}){why}")
+
+    def _listing(self) -> str:
+        shown = ", ".join(self.entries[:_LISTED_IN_ERRORS])
+        more = len(self.entries) - _LISTED_IN_ERRORS
+        return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _allowed_network(entry: str) -> _Network | None:
+    """An address or range entry as a network (an address: a network of one); None when the
+    entry is neither. A range with host bits set is refused, not rounded: it may be a
+    mistyped address as well as a mistyped range."""
+    try:
+        return _unmapped(ipaddress.ip_network(entry))
+    except ValueError:
+        pass
+    try:
+        network = ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return None
+    raise UsageError(f"--allowed-addresses entry {entry!r} has host bits set: write "
+                     f"{network} for the range, or {entry.partition('/')[0]} for the address")
+
+
+def _unmapped(network: _Network) -> _Network:
+    """An IPv4-mapped IPv6 network as the IPv4 network it stands for, so that neither an
+    entry nor --address can hide an IPv4 host from an IPv4 range."""
+    if network.version == 6 and network.subnet_of(_IPV4_MAPPED):
+        return ipaddress.ip_network((network.network_address.ipv4_mapped,
+                                     network.prefixlen - 96))
+    return network
+
+
+def _listable_name(entry: str) -> bool:
+    """A host name entry; all-digit last labels are refused, as resolvers read 10.1 or
+    167772161 as an address."""
+    labels = _name_key(entry).split(".")
+    return (len(entry) <= 253 and all(_HOST_LABEL.match(label) for label in labels)
+            and not labels[-1].isdigit())
+
+
+def _name_key(host: str) -> str:
+    """A host name as the list compares it: lower case, without the root's trailing dot."""
+    return host.lower().removesuffix(".")

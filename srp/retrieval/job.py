@@ -1,8 +1,9 @@
 """One retrieval from a command's options to its outcome, the same for every vendor: the
-settings every vendor command shares, the pre-flight (secrets masked, sizes read, the
-appliance's client, the vendor built from its own options, the results folder, the sweep,
-the free-space floor), the retrieval itself, closing the connections, and the run's line
-in the operations log however it ends."""
+settings every vendor command shares, the pre-flight (secrets masked, the appliance's
+address held to --allowed-addresses, sizes read, the appliance's client, the vendor built
+from its own options, the results folder, the sweep, the free-space floor), the retrieval
+itself, closing the connections, and the run's line in the operations log however it
+ends."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from srp import oplog
 from srp.errors import failure
 from srp.redaction import redact, register_secret
 from srp.retrieval.http import HttpClient
-from srp.retrieval.inputs import parse_address, parse_size
+from srp.retrieval.inputs import AllowedAddresses, parse_address, parse_size
 from srp.retrieval.outcome import Outcome
 from srp.retrieval.run import (LOCK_WAIT, Deliver, Limits, capture_outcome, deliver_capture,
                                preview, retrieve, stored_outcome)
@@ -44,6 +45,7 @@ class Settings:
     log_file: str | None
     verbose: bool
     preview: bool = False
+    allowed_addresses: str = ""   # empty: any appliance address
 
 
 # Builds the delivery step for an alarm id, its options checked (srp.delivery.case_step with
@@ -90,6 +92,9 @@ def _run(vendor_class: type[Vendor], options: dict, settings: Settings,
          make_delivery: MakeDelivery | None) -> Outcome:
     for name in vendor_class.secret_options:   # before anything could quote one
         register_secret(options.get(name))
+    # An alarm field may give the address: an unlisted host never sees the credentials.
+    address = parse_address(options.pop("address"))
+    AllowedAddresses.from_option(settings.allowed_addresses).check(address)
     # A preview fetches nothing, so it delivers nothing.
     deliver = (make_delivery(settings.alarm_id) if make_delivery and not settings.preview
                else None)
@@ -97,7 +102,7 @@ def _run(vendor_class: type[Vendor], options: dict, settings: Settings,
                     max_bytes=parse_size(settings.max_bytes, "--max-bytes"),
                     concurrency=settings.concurrency)
     min_free = parse_size(settings.min_free, "--min-free")
-    client = HttpClient(parse_address(options.pop("address")),
+    client = HttpClient(address,
                         ca_bundle=Path(settings.ca_bundle) if settings.ca_bundle else None,
                         insecure=settings.insecure, timeout=settings.timeout,
                         pool_size=settings.concurrency)

@@ -101,6 +101,7 @@ class Outcome:
     window_closes: str | None = None  # RFC 3339 UTC, while the window is still open
     case: CaseResult | None = None   # with --case: what the case step did
     preview: Preview | None = None   # with --preview: what a retrieval would fetch
+    about: dict[str, str] = field(default_factory=dict)   # the appliance on the alarm
     capture: object = field(default=None, repr=False)   # the capture's CaptureSummary
 
     @property
@@ -121,7 +122,7 @@ class Outcome:
             "manifest": self.manifest, "reused": self.reused, "new": self.new,
             "final": self.final, "window_closes": self.window_closes,
             "case": self.case.as_json() if self.case is not None else None,
-            "preview": self.preview is not None,
+            "preview": self.preview is not None, "about": dict(self.about),
             "summary": self.capture.as_json() if self.capture is not None else None,
         }
 
@@ -131,13 +132,17 @@ class Outcome:
         if self.preview is not None:
             return redact(render_text(
                 None, heading=[f"srp-pcap {self.vendor}: PREVIEW: {self.reason}"],
-                details=self.preview.lines(self.found), errors=self.errors,
+                details=[*self.preview.lines(self.found), *self._about_lines()],
+                errors=self.errors,
                 warnings=self.warnings))
         return redact(render_text(
             self.capture,
             heading=[f"srp-pcap {self.vendor}: {self.status.upper()}: {self.reason}"],
             details=[f"sessions: {self.found} found, {self.downloaded} downloaded, "
                      f"{self.failed} failed",
-                     *([self.case.line()] if self.case is not None else [])],
+                     *([self.case.line()] if self.case is not None else []),
+                     *self._about_lines()],
             errors=self.errors, warnings=self.warnings))
 
+    def _about_lines(self) -> list[str]:
+        return [f"{label + ':':<9} {text}" for label, text in self.about.items()]

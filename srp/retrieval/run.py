@@ -26,7 +26,7 @@ from srp.retrieval.download import (ByteBudget, DownloadError, SizeCapReached, T
 from srp.retrieval.outcome import CaseResult, Outcome, Preview
 from srp.retrieval.progress import Progress
 from srp.retrieval.store import ResultStore, record_case, write_manifest
-from srp.retrieval.vendor import Downloaded, Found, Session, Vendor
+from srp.retrieval.vendor import Downloaded, Found, InlinePacket, Session, Vendor
 from srp.summary.render import human_size
 from srp.timestamps import ns_to_rfc3339, rfc3339, utc_now
 
@@ -125,12 +125,14 @@ def preview(vendor: Vendor, pcap_dir: Path, alarm_id: str | None, limits: Limits
                            f"only the others would be fetched")
     outcome = Outcome(vendor=vendor.name, status="ok", reason="", found=len(found.sessions),
                       bytes=announced, first=view.first, last=view.last,
-                      warnings=found.warnings + warnings, preview=view)
+                      warnings=found.warnings + warnings, preview=view, about=found.about)
     if reuse:
         outcome.reason = "an earlier result would be reused"
     elif plan:
         outcome.reason = (f"would fetch {vendor.count(len(plan))} of {len(found.sessions)} "
                           f"found")
+    elif found.fallback is not None:
+        outcome.reason = f"would take {found.fallback.what} alone"
     else:
         no_data = found.no_data
         outcome.status = "no-data"
@@ -173,11 +175,12 @@ def _retrieve(vendor: Vendor, store: ResultStore, request: dict, started: dateti
     if earlier is not None and not plan:
         return _unchanged(vendor, found, earlier, warnings)
     outcome = Outcome(vendor=vendor.name, status="ok", reason="", found=len(found.sessions),
-                      warnings=found.warnings + warnings)
-    base = Path(earlier["result"]["pcap"]) if earlier is not None else None
+                      warnings=found.warnings + warnings, about=found.about)
+    # An earlier capture of no session (a trigger packet alone) is not merged again.
+    base = Path(earlier["result"]["pcap"]) if had else None
     with store.workdir() as workdir:
         fetched = _fetch_all(vendor, plan, workdir, limits)
-        _merge(vendor, found, store, fetched, outcome, base, len(had))
+        _merge(vendor, found, store, fetched, outcome, workdir, base, len(had))
     _window_state(vendor, outcome)
     _write_manifest(store, request, started, found.sessions, fetched, outcome, earlier)
     if earlier is not None and outcome.pcap:
@@ -221,7 +224,7 @@ def _window_state(vendor: Vendor, outcome: Outcome) -> None:
             f"{OPEN_WINDOW}: it closes at {rfc3339(closes)}, and the "
             f"appliance may index sessions until {rfc3339(closes + SETTLE)}; a run for this "
             f"alarm after that fetches what came since")
-    outcome.final = outcome.status == "ok" and not open_window
+    outcome.final = outcome.status == "ok" and not outcome.failed and not open_window
 
 
 def _unchanged(vendor: Vendor, found: Found, earlier: dict, warnings: list[str]) -> Outcome:
@@ -354,9 +357,10 @@ def _failed(fetched: _Fetched, exc: SrpError, what: str) -> None:
 
 
 def _merge(vendor: Vendor, found: Found, store: ResultStore, fetched: list[_Fetched],
-           outcome: Outcome, base: Path | None = None, held: int = 0) -> None:
+           outcome: Outcome, workdir: Path, base: Path | None = None, held: int = 0) -> None:
     """Merge what was fetched (with a top-up, into the earlier capture `base`, which holds
-    `held` sessions) into a new capture, and say how it went."""
+    `held` sessions) into a new capture, and say how it went. When nothing was, the packet
+    the search carried (found.fallback) is the capture."""
     from srp.capture.merge import merge
 
     for done in fetched:   # what the vendor learnt while downloading
@@ -382,6 +386,11 @@ def _merge(vendor: Vendor, found: Found, store: ResultStore, fetched: list[_Fetc
         captures.insert(0, base)
         names.insert(0, f"the earlier capture {base.name}")
         formats.add(_capture_kind(base, names[0]))
+    fallback = None
+    if not captures and found.fallback is not None:
+        fallback = found.fallback
+        captures, names = [_write_inline(fallback, workdir)], [fallback.what]
+        formats.add(_capture_kind(captures[0], fallback.what))
     if not captures:
         if skipped and not failed:
             outcome.status, outcome.reason = "error", "no session fits within --max-bytes"
@@ -413,12 +422,34 @@ def _merge(vendor: Vendor, found: Found, store: ResultStore, fetched: list[_Fetc
     outcome.packets = result.packets
     outcome.first, outcome.last = ns_to_rfc3339(result.first_ns), ns_to_rfc3339(result.last_ns)
     new = f" ({outcome.new} new, with the earlier capture's {held})" if base else ""
-    if failed or skipped:
+    if fallback is not None:
+        # Not an error: the analyst has the packet that fired; a later run tries again.
+        why = (failed[0].error if failed else skipped[0].skipped if skipped else
+               found.no_data.nothing_found if not outcome.found else
+               found.no_data.nothing_captured)
+        outcome.warnings.insert(0, f"only {fallback.what} was available: {why}")
+        outcome.warnings += outcome.errors
+        outcome.errors = []
+        outcome.reason = f"{fallback.what} alone"
+    elif failed or skipped:
         outcome.status = "partial"
         outcome.reason = (f"{outcome.downloaded} of {vendor.count(held + len(fetched))} "
                           f"merged{new}; {len(failed) + len(skipped)} could not be retrieved")
     else:
         outcome.reason = f"{vendor.count(outcome.downloaded)} merged{new}"
+
+
+def _write_inline(packet: InlinePacket, workdir: Path) -> Path:
+    """A one-packet capture of `packet`, in nanosecond pcap (the appliance's time kept)."""
+    from srp.capture.pcap import PcapWriter
+
+    path = workdir / "inline.pcap"
+    with path.open("wb") as file:
+        writer = PcapWriter(file, packet.linktype, max(65535, len(packet.data)),
+                            nanosecond=True)
+        encode = writer.packet_encoder(0, None)
+        writer.write_records([encode(packet.time_ns, packet.original_length, packet.data)])
+    return path
 
 
 def _capture_kind(path: Path, what: str) -> tuple[int, bool] | None:
@@ -499,7 +530,8 @@ def stored_outcome(vendor: str, manifest: dict, reason: str) -> Outcome:
         downloaded=sessions.get("downloaded", 0), failed=sessions.get("failed", 0),
         first=result.get("first"), last=result.get("last"),
         warnings=list(result.get("warnings", [])), manifest=result["manifest"],
-        final=_is_final(manifest), window_closes=result.get("window_closes"))
+        final=_is_final(manifest), window_closes=result.get("window_closes"),
+        about=dict(result.get("about") or {}))
     outcome.capture = _summary(Path(outcome.pcap), outcome.sha256, outcome.warnings)
     return outcome
 

@@ -45,6 +45,18 @@ class NoData:
     only_empty: str = "the downloaded captures hold no packet"
 
 
+@dataclass(frozen=True)
+class InlinePacket:
+    """A packet the search itself carried (a verbose alert's trigger packet): the capture
+    when no session yields one."""
+
+    what: str                        # "the alert's trigger packet", in messages
+    time_ns: int
+    linktype: int
+    data: bytes
+    original_length: int
+
+
 @dataclass
 class Found:
     """What a vendor's search found: every session behind the alarm, captured or not."""
@@ -52,6 +64,10 @@ class Found:
     sessions: list[Session]
     no_data: NoData
     warnings: list[str] = field(default_factory=list)
+    fallback: InlinePacket | None = None
+    # What the appliance says of the alarm itself, for the summary: label -> text
+    # ("signature": ..., "matched": ...).
+    about: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

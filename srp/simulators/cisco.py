@@ -10,6 +10,8 @@
   alert's attacker/target connection and unrelated traffic (a DNS lookup, another
   connection of the pair, another pair's session), complete `complete_after` seconds after
   it is first asked for. Before that it answers an XML error document with status 200.
+- A verbose alert (the produce-verbose-alert event action) also carries its trigger packet,
+  base64 in cid:triggerPacket, and the bytes the attacker sent in cid:context/cid:fromAttacker.
 
 Faults (FAULTS) can be switched on while it runs; `hostile-entity` answers SDEE with a
 document declaring external entities, one of them pointing at a plain-HTTP canary on
@@ -65,6 +67,11 @@ ERR_NOT_SUPPORTED, ERR_NOT_FOUND, ERR_NOT_AVAILABLE = ("errNotSupported", "errNo
 ERR_LIMIT, ERR_INVALID, ERR_SYSTEM = "errLimitExceeded", "errInvalidQuery", "errSystemError"
 DEFAULT_MAX_EVENTS = 20          # per answer, whatever maxNbrOfEvents asks
 DEFAULT_SUBSCRIPTIONS = 5
+# A verbose alert's dump of its trigger packet (cid:triggerPacket): the whole frame, the frame
+# from its IP header (as some sensors dump it), the frame cut short, or text that is no base64.
+TRIGGER_DUMPS = ("ethernet", "raw-ip", "truncated", "not-base64")
+TRIGGER_CUT = 64                 # bytes a truncated dump keeps
+NOT_BASE64 = "%%not base64%%"
 # ----------------------------------------------------------------------------------------
 
 FAULTS = (
@@ -76,6 +83,7 @@ FAULTS = (
 )
 IPLOG_LENGTH_NS = 30 * 1_000_000_000   # a complete log's status comes this long after it began
 _NS = 1_000_000_000
+_ETHERNET_HEADER_LEN = 14
 _STATUS_EVENT_IDS = 7_000_000_000_000
 _STATUS_KINDS = ("ipLogAdded", "ipLogStarted", "ipLogCompleted")
 _HTML_PAGE = ("<!DOCTYPE html><html><head><title>{status} {title}</title></head>"
@@ -96,6 +104,13 @@ class AlertSpec:
     attacker_port: int = 49822
     target: str = "10.1.0.20"
     target_port: int = 80
+    verbose: bool = False              # produce-verbose-alert: it carries cid:triggerPacket
+    trigger_dump: str = "ethernet"     # how that dump is made: one of TRIGGER_DUMPS
+    context: bool = True               # verbose alerts only: also cid:context/cid:fromAttacker
+
+    def __post_init__(self):
+        if self.trigger_dump not in TRIGGER_DUMPS:
+            raise ValueError(f"trigger_dump is one of {', '.join(TRIGGER_DUMPS)}")
 
     @property
     def time_ns(self) -> int:
@@ -103,8 +118,9 @@ class AlertSpec:
 
 
 def default_alerts(now: dt.datetime | None = None) -> list[AlertSpec]:
-    """Four alerts over the last hour: one with an IP log, one with two (attacker's and
-    victim's), one over IPv6, and one whose signature logs no packets."""
+    """Five alerts over the last hour: one with an IP log, one with two (attacker's and
+    victim's), one over IPv6, one whose signature logs no packets, and last a verbose one
+    with no IP log (its trigger packet and the attacker's bytes in the alert itself)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     return [
         AlertSpec(6821859430001, now - dt.timedelta(minutes=50), (1734556221,)),
@@ -119,7 +135,20 @@ def default_alerts(now: dt.datetime | None = None) -> list[AlertSpec]:
         AlertSpec(6821859430004, now - dt.timedelta(minutes=5), (),
                   signature_id=2000, signature_description="ICMP Echo Reply",
                   severity="informational"),
+        AlertSpec(6821859430005, now - dt.timedelta(minutes=2), (),
+                  signature_id=3215, signature_description="IIS Dot Dot Execute Attack",
+                  attacker="198.51.100.41", attacker_port=51234, target="10.1.0.21",
+                  verbose=True),
     ]
+
+
+def pair_conversation(alert: AlertSpec, seed: int) -> Conversation:
+    """The alert's pair as its IP log holds it: a DNS lookup of the attacker's, the alert's
+    connection (the alert's ports) and a second connection between the same hosts."""
+    return Conversation(domain="target.example", start_ns=alert.time_ns - 2 * _NS,
+                        client_ip=alert.attacker, server_ip=alert.target,
+                        client_port=alert.attacker_port, http_port=alert.target_port,
+                        payload_packets=4, seed=seed)
 
 
 class IpLog:
@@ -129,14 +158,9 @@ class IpLog:
         self.log_id = log_id
         self.alert = alert
         self.index = index
-        start = alert.time_ns - 2 * _NS
-        # The alert's pair: its connection (the alert's ports), a DNS lookup of the
-        # attacker's and a second connection between the same hosts on other ports.
-        self.pair = Conversation(domain="target.example", start_ns=start,
-                                 client_ip=alert.attacker, server_ip=alert.target,
-                                 client_port=alert.attacker_port, http_port=alert.target_port,
-                                 payload_packets=4, seed=log_id)
-        self.unrelated = Conversation(domain="unrelated.example", start_ns=start + _NS // 2,
+        self.pair = pair_conversation(alert, seed=log_id)
+        self.unrelated = Conversation(domain="unrelated.example",
+                                      start_ns=self.pair.start_ns + _NS // 2,
                                       client_ip="10.1.0.77", server_ip="203.0.113.99",
                                       client_port=50500, payload_packets=2, seed=log_id + 1)
         self.first_asked: float | None = None   # wall-clock seconds
@@ -354,6 +378,15 @@ class CiscoHandler(SimulatorHandler):
         self.send_file(sensor.capture_path(log), IPLOG_CONTENT_TYPE)
 
 
+def _connection(alert: AlertSpec) -> tuple[str, int, str, int]:
+    return alert.attacker, alert.attacker_port, alert.target, alert.target_port
+
+
+def _base64_lines(data: bytes) -> str:
+    """Base64 in lines of 76 characters, as many XML producers write xs:base64Binary."""
+    return base64.encodebytes(data).decode()
+
+
 class _SdeeError(Exception):
     def __init__(self, name: str, words: str):
         super().__init__(words)
@@ -378,7 +411,8 @@ class CiscoSimulator(VendorSimulator):
 
     Attributes for tests: url, ca_bundle, username, password, requests (every request,
     credentials masked), faults, ip_logs (id -> IpLog), subscriptions (the open ones),
-    closed_subscriptions, canary_url and canary_hits (hostile-entity), capture_path().
+    closed_subscriptions, canary_url and canary_hits (hostile-entity), capture_path(), and
+    an alert's trigger packet: trigger_frame(), trigger_dump(), trigger_context().
     """
 
     handler_class = CiscoHandler
@@ -416,6 +450,7 @@ class CiscoSimulator(VendorSimulator):
         for alert in self.alerts:
             for log_id in alert.ip_log_ids:   # a log shared by alerts is the first one's
                 self.ip_logs.setdefault(log_id, IpLog(log_id, alert, len(self.ip_logs)))
+        self._triggers: dict[int, tuple[bytes, bytes]] = {}   # event id -> (frame, payload)
         self._static_events = self._make_static_events()
         self._canary: _Canary | None = None
 
@@ -483,8 +518,68 @@ class CiscoSimulator(VendorSimulator):
             f"<sd:port>{alert.target_port}</sd:port></sd:target>"
             f"</sd:participants>"
             f'<cid:riskRatingValue targetValueRating="medium">75</cid:riskRatingValue>'
+            + self._verbose_xml(alert)
             + (f"<cid:ipLogIds>{logs}</cid:ipLogIds>" if logs else "")
             + "</sd:evIdsAlert>")
+
+    # --- verbose alerts ---
+
+    def _verbose_xml(self, alert: AlertSpec) -> str:
+        """A verbose alert's cid:context (unless left out) and cid:triggerPacket."""
+        if not alert.verbose:
+            return ""
+        context = self.trigger_context(alert.event_id)
+        dump = (NOT_BASE64 if alert.trigger_dump == "not-base64"
+                else _base64_lines(self.trigger_dump(alert.event_id)))
+        return ((f"<cid:context><cid:fromAttacker>{_base64_lines(context)}</cid:fromAttacker>"
+                 "</cid:context>" if context is not None else "")
+                + f"<cid:triggerPacket>{dump}</cid:triggerPacket>")
+
+    def _alert(self, event_id: int) -> AlertSpec:
+        for alert in self.alerts:
+            if alert.event_id == event_id:
+                return alert
+        raise KeyError(f"no alert {event_id}")
+
+    def _trigger(self, alert: AlertSpec) -> tuple[bytes, bytes]:
+        """(frame, TCP payload) of the alert's trigger packet: the first segment with payload
+        of its attacker->target connection, the request. It is taken from the alert's first IP
+        log holding that connection, so it is byte-identical to that log's packet; with no such
+        log it comes from the same traffic built for the alert alone, seeded with its event id."""
+        if alert.event_id not in self._triggers:
+            connection = _connection(alert)
+            logs = (self.ip_logs[log_id] for log_id in alert.ip_log_ids)
+            pair = next((log.pair for log in logs if _connection(log.alert) == connection),
+                        None) or pair_conversation(alert, seed=alert.event_id)
+            for planned, (_, frame) in zip(pair.plan(), pair.frames(LINKTYPE_ETHERNET)):
+                if planned.flags and planned.payload_len and (
+                        planned.src, planned.sport, planned.dst, planned.dport) == connection:
+                    self._triggers[alert.event_id] = frame, planned.payload
+                    break
+        return self._triggers[alert.event_id]
+
+    def trigger_frame(self, event_id: int) -> bytes:
+        """The alert's trigger packet as a whole Ethernet frame (any alert has one; only a
+        verbose alert carries it)."""
+        return self._trigger(self._alert(event_id))[0]
+
+    def trigger_dump(self, event_id: int) -> bytes:
+        """Exactly the bytes the alert's cid:triggerPacket encodes: the frame ("ethernet"), the
+        frame from its IP header ("raw-ip"), or its first TRIGGER_CUT bytes ("truncated").
+        ValueError for an alert whose element encodes nothing: not verbose, or "not-base64"."""
+        alert = self._alert(event_id)
+        if not alert.verbose or alert.trigger_dump == "not-base64":
+            raise ValueError(f"alert {event_id} carries no dump of its trigger packet")
+        frame = self.trigger_frame(event_id)
+        if alert.trigger_dump == "raw-ip":
+            return frame[_ETHERNET_HEADER_LEN:]
+        return frame[:TRIGGER_CUT] if alert.trigger_dump == "truncated" else frame
+
+    def trigger_context(self, event_id: int) -> bytes | None:
+        """The bytes of the alert's cid:context/cid:fromAttacker, the trigger packet's TCP
+        payload; None for an alert that carries no cid:context."""
+        alert = self._alert(event_id)
+        return self._trigger(alert)[1] if alert.verbose and alert.context else None
 
     # --- documents ---
 

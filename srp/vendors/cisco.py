@@ -24,13 +24,14 @@ from typing import Iterator
 import requests
 
 from srp.capture.filter import filter_capture
-from srp.capture.headers import Packet
+from srp.capture.headers import LINKTYPE_ETHERNET, LINKTYPE_RAW, Packet, decode_packet
 from srp.capture.magic import CAPTURE_KINDS
 from srp.errors import CaptureError, SrpError, UsageError
 from srp.retrieval.download import CHUNK, ByteBudget, DownloadError, NotACapture, save_body
 from srp.retrieval.http import HttpClient, check, page_numbers
 from srp.retrieval.inputs import parse_alarm_date, parse_integer_id
-from srp.retrieval.vendor import Downloaded, Found, NoData, Session, Vendor
+from srp.retrieval.vendor import Downloaded, Found, InlinePacket, NoData, Session, Vendor
+from srp.summary.printable import printable
 from srp.timestamps import ns_to_rfc3339, rfc3339
 from srp.vendors.cisco_sdee import (Alert, Endpoint, Events, SensorSaid, error_words,
                                     parse_document, read_events, subscription_id)
@@ -57,6 +58,9 @@ PAGE_EVENTS = 500
 GET_WAIT = 1              # seconds a subscription `get` may hold on for new events
 MAX_ANSWER = 32 * 1024 * 1024
 SEARCH_LOOKBACK = timedelta(hours=24)   # before --alarm-date (or now), the alert is looked for
+# A trigger packet starting with one of these at bytes 12-13 is an Ethernet frame (assumed).
+TRIGGER_ETHERTYPES = frozenset({0x0800, 0x86DD, 0x8100})
+MATCHED_SHOWN = 120       # bytes of the matched stream the summary shows
 FIRST_RETRY, LONGEST_RETRY = 1.0, 15.0
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -104,10 +108,13 @@ class Cisco(Vendor):
     def __init__(self, client: HttpClient, *, username: str, password: str,
                  event_id: str | None = None, iplog_id: str | None = None,
                  alarm_date: str | None = None, wait: float = 300,
-                 only_participants: bool = False):
+                 only_participants: bool = False, trigger_only: bool = False):
         super().__init__(client)
         if (event_id is None) == (iplog_id is None):
             raise UsageError("give one of --event-id and --iplog-id")
+        if trigger_only and event_id is None:
+            raise UsageError("--trigger-only needs --event-id: the trigger packet is in the "
+                             "alert")
         if only_participants and event_id is None:
             raise UsageError("--only-participants needs --event-id: with --iplog-id the "
                              "alert's attacker and target are not known")
@@ -124,6 +131,7 @@ class Cisco(Vendor):
         self._alarm_date = parse_alarm_date(alarm_date) if alarm_date else None
         self._wait = wait
         self._only_participants = only_participants
+        self._trigger_only = trigger_only
         self._search_from = (self._alarm_date or datetime.now(timezone.utc)) - SEARCH_LOOKBACK
         self._sdee_path = SDEE_PATH
         self._mode = "query"
@@ -132,7 +140,8 @@ class Cisco(Vendor):
         return {"vendor": self.name, "address": self.client.base_url,
                 "event_id": self._event_id, "iplog_id": self._iplog_id,
                 "only_participants": self._only_participants,
-                "alarm_date": rfc3339(self._alarm_date) if self._alarm_date else None}
+                "alarm_date": rfc3339(self._alarm_date) if self._alarm_date else None,
+                **({"trigger_only": True} if self._trigger_only else {})}
 
     # --- finding the IP logs ---
 
@@ -150,6 +159,14 @@ class Cisco(Vendor):
             found.no_data = replace(
                 self.no_data, nothing_found=f"no alert with event id {self._event_id} on the "
                                             f"sensor since {rfc3339(self._search_from)}")
+            return found
+        found.about = _about(alert)
+        found.fallback = _trigger_packet(alert, found.warnings)
+        if self._trigger_only:
+            found.no_data = replace(self.no_data, nothing_found=(
+                "--trigger-only: the IP logs were not asked for" if found.fallback else
+                f"alert {alert.event_id} carries no trigger packet (it is not a verbose "
+                f"alert): nothing to take with --trigger-only"))
             return found
         if alert.unreadable_log_ids:
             found.warnings.append(f"alert {alert.event_id}: skipped "
@@ -343,6 +360,69 @@ def _read_answer(response: requests.Response, what: str) -> bytes:
 
 def _ns(moment: datetime) -> int:
     return int(moment.timestamp()) * 1_000_000_000
+
+
+def _about(alert: Alert) -> dict[str, str]:
+    """The alert, for the summary: its signature, and the bytes that matched it (the
+    alert's context, else the start of the trigger packet's payload), escaped."""
+    about = {"signature": f'{alert.signature_id} "{alert.description}" (alert '
+                          f'{alert.event_id}, severity {alert.severity or "unknown"})'}
+    matched = alert.context
+    if matched is None and alert.trigger is not None:
+        linktype = _trigger_linktype(alert.trigger)
+        packet = decode_packet(linktype, alert.trigger) if linktype is not None else None
+        if packet is not None:
+            matched = alert.trigger[packet.payload_start:packet.payload_end]
+    if matched:
+        about["matched"] = printable(matched[:MATCHED_SHOWN])
+    return about
+
+
+def _trigger_packet(alert: Alert, warnings: list[str]) -> InlinePacket | None:
+    """The verbose alert's trigger packet as a packet of its own, at the alert's time: its
+    link type from its first bytes, its original length from its IP header when the dump
+    was cut. A dump that cannot be read is a warning."""
+    what = f"alert {alert.event_id}'s trigger packet"
+    if alert.trigger_problem:
+        warnings.append(f"{what} was left out: {alert.trigger_problem}")
+        return None
+    if alert.trigger is None:
+        return None
+    linktype = _trigger_linktype(alert.trigger)
+    if linktype is None:
+        warnings.append(f"{what} was left out: it is neither an Ethernet frame nor an IP "
+                        f"packet")
+        return None
+    if alert.time_ns is None:
+        warnings.append(f"{what} was left out: the alert has no time")
+        return None
+    return InlinePacket("the alert's trigger packet", alert.time_ns, linktype,
+                        alert.trigger, _original_length(linktype, alert.trigger))
+
+
+def _trigger_linktype(data: bytes) -> int | None:
+    """Ethernet when bytes 12-13 are an EtherType a sensor sees (assumed), else raw IP when
+    it starts like an IP header, else None."""
+    if len(data) >= 14 and int.from_bytes(data[12:14], "big") in TRIGGER_ETHERTYPES:
+        return LINKTYPE_ETHERNET
+    if data and data[0] >> 4 in (4, 6):
+        return LINKTYPE_RAW
+    return None
+
+
+def _original_length(linktype: int, data: bytes) -> int:
+    """The packet's length on the wire: the IP header's, when the dump was cut shorter."""
+    start = 14 if linktype == LINKTYPE_ETHERNET else 0
+    if linktype == LINKTYPE_ETHERNET and data[12:14] == b"\x81\x00":
+        start = 18                              # one 802.1Q tag
+    header = data[start:start + 6]
+    if len(header) >= 4 and header[0] >> 4 == 4:
+        wire = start + int.from_bytes(header[2:4], "big")
+    elif len(header) >= 6 and header[0] >> 4 == 6:
+        wire = start + 40 + int.from_bytes(header[4:6], "big")
+    else:
+        wire = 0
+    return max(wire, len(data))
 
 
 def _endpoint_text(endpoint: Endpoint | None) -> str | None:

@@ -13,6 +13,7 @@ man in the middle would use it for entities) is refused without expanding anythi
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass, field
 
@@ -42,6 +43,10 @@ SUBSCRIPTION_ID = "subscriptionId"       # sd:, in the answer to action=open
 IPLOG_IDS, IPLOG_ID = "ipLogIds", "ipLogId"          # cid:ipLogIds/cid:ipLogId in an alert
 IPLOG_STATUSES = {"ipLogAdded": "added", "ipLogStarted": "started",    # cid:, inside
                   "ipLogCompleted": "completed", "ipLogRemoved": "removed"}   # sd:evStatus
+# A verbose alert's cid:triggerPacket (verified) is base64 (assumed), whitespace allowed;
+# cid:context holds the matched stream bytes (verified) as cid:fromAttacker/cid:fromTarget.
+TRIGGER_PACKET, CONTEXT = "triggerPacket", "context"
+CONTEXT_SIDES = ("fromAttacker", "fromTarget")
 # Error documents: a SOAP Fault (its Reason/Text says it; the first element of its Detail,
 # e.g. sd:errNotFound, names it) or an sd:errMessage name=".." element.
 FAULT, FAULT_REASON, FAULT_DETAIL = "Fault", "Reason", "Detail"
@@ -83,6 +88,9 @@ class Alert:
     targets: list[Endpoint]
     ip_log_ids: list[int]
     unreadable_log_ids: int = 0  # ids that are not whole numbers: never sent back
+    trigger: bytes | None = None     # the verbose alert's trigger packet, as decoded
+    trigger_problem: str | None = None   # why a trigger packet it carries was not decoded
+    context: bytes | None = None     # the matched bytes, where the alert gives them
 
 
 @dataclass
@@ -205,12 +213,30 @@ def _alert(element) -> Alert | None:
     log_texts = [log.text for logs in _cid_all(element, IPLOG_IDS)
                  for log in _cid_all(logs, IPLOG_ID)]
     log_ids = [number for number in map(_integer, log_texts) if number is not None]
+    trigger, problem = _base64(next(iter(_cid_all(element, TRIGGER_PACKET)), None))
+    contexts = [_base64(side)[0] for context in _cid_all(element, CONTEXT)
+                for name in CONTEXT_SIDES for side in _cid_all(context, name)]
     return Alert(event_id=event_id, time_ns=_time(element),
                  severity=_clean(element.get(SEVERITY)),
                  signature_id=_clean(signature_attributes.get(SIGNATURE_ID)),
                  description=_clean(signature_attributes.get(SIGNATURE_DESCRIPTION)),
                  attacker=attacker, targets=targets, ip_log_ids=list(dict.fromkeys(log_ids)),
-                 unreadable_log_ids=len(log_texts) - len(log_ids))
+                 unreadable_log_ids=len(log_texts) - len(log_ids), trigger=trigger,
+                 trigger_problem=problem,
+                 context=next((data for data in contexts if data), None))
+
+
+def _base64(element) -> tuple[bytes | None, str | None]:
+    """(the bytes, None) of a base64 element, or (None, why not); (None, None) for none."""
+    if element is None:
+        return None, None
+    text = re.sub(r"\s+", "", element.text or "")
+    if not text:
+        return None, "it is empty"
+    try:
+        return base64.b64decode(text, validate=True), None
+    except ValueError:
+        return None, "it is not base64"
 
 
 def _endpoint(element) -> Endpoint | None:
