@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from srp.errors import SrpError, UsageError
-from srp.retrieval.http import HttpClient, check, page_numbers, unexpected_answer
+from srp.retrieval.http import HttpClient, check, json_answer, page_numbers
 
 DEFAULT_PORT = 8501                        # the API gateway's port
 ALARM_PATH = "/lr-alarm-api/alarms/{alarm}"
@@ -35,6 +35,7 @@ MAX_NOTE = 20000                           # characters of a note the case keeps
 CAPTURE_TYPES = {"pcapng": "application/x-pcapng", "pcap": "application/vnd.tcpdump.pcap"}
 FAILED, PENDING = "failed", "pending"      # evidence status words
 AUTH_HINT = "check --lr-token, and that its user has case rights"
+EXPECTED = "expected JSON"
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,8 @@ class LogRhythmApi:
                 "POST", FILE_EVIDENCE_PATH.format(case=case.id), data=body,
                 headers={"Content-Type": body.content_type}, retry_reads=False,
                 retry_status=False)
-        return _evidence(_json_of(check(response, what, AUTH_HINT), what), what)
+        return _evidence(json_answer(check(response, what, AUTH_HINT), what, EXPECTED),
+                         what)
 
     def evidence(self, case: Case) -> list[Evidence]:
         what = f"case {case.number}: evidence"
@@ -155,8 +157,8 @@ class LogRhythmApi:
             "GET", EVIDENCE_RECORD_PATH.format(case=case.id, number=number), what), what)
 
     def _json(self, method: str, path: str, what: str, **kwargs):
-        return _json_of(check(self.client.request(method, path, **kwargs), what, AUTH_HINT),
-                        what)
+        return json_answer(check(self.client.request(method, path, **kwargs), what, AUTH_HINT),
+                           what, EXPECTED)
 
     def _pages(self, path: str, what: str, params: dict | None = None) -> list:
         """Every item of a listing, paged with the offset and count headers."""
@@ -167,17 +169,10 @@ class LogRhythmApi:
                                          "count": str(PAGE_SIZE)})
             if not isinstance(answer, list):
                 raise SrpError("expected a JSON list", what)
-            items += answer
+            items += answer[:PAGE_SIZE]       # held to the length asked for
             if len(answer) < PAGE_SIZE:
                 return items
         return items
-
-
-def _json_of(response, what: str):
-    try:
-        return response.json()
-    except ValueError:
-        raise unexpected_answer(response, what, "expected JSON") from None
 
 
 def _case(item, what: str) -> Case:

@@ -18,7 +18,7 @@ import requests
 
 from srp.capture.magic import CAPTURE_KINDS, SNIFF_BYTES, sniff
 from srp.errors import SrpError
-from srp.retrieval.http import WORDS_BODY, server_words
+from srp.retrieval.http import WORDS_BODY, one_line, server_words
 from srp.retrieval.vendor import Downloaded
 
 CHUNK = 64 * 1024
@@ -224,9 +224,11 @@ def _unpack_7z(archive: Path, workdir: Path, budget: ByteBudget, what: str) -> l
             # Lets go of the decompressors now: they sit in a reference cycle of py7zr's
             # with their buffers, which Python would free only at some later collection.
             seven.reset()
-    except DownloadError:
+    except SrpError:      # refused above, or the --max-bytes budget
         raise
-    except (py7zr.exceptions.ArchiveError, EOFError, OSError, ValueError, KeyError,
-            TypeError, zlib.error, IndexError) as exc:
-        raise DownloadError(f"damaged 7z archive ({type(exc).__name__})", what) from None
+    except Exception as exc:
+        # py7zr raises what its codecs raise (lzma.LZMAError, zstd, PPMd, BCJ, CRC and
+        # header errors, ...): whatever it is, this one archive is damaged.
+        raise DownloadError(f"damaged 7z archive ({type(exc).__name__}: "
+                            f"{one_line(str(exc), 80)})", what) from None
     return [path for path in made if path.exists() and path.stat().st_size > 0]

@@ -15,6 +15,7 @@ import re
 import sys
 from pathlib import Path
 from typing import Iterable, Iterator
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
@@ -24,10 +25,14 @@ from urllib3.util.retry import Retry
 from srp import __version__
 from srp.errors import SrpError, UsageError
 from srp.redaction import redact
+from srp.summary.printable import printable
 
 RETRY_STATUSES = (429, 502, 503, 504)
 MAX_RETRY_AFTER = 60.0   # seconds; a server asking for longer is not waited for that long
 WORDS_BODY = 4096        # bytes of an answer read for its words
+WORDS_LIMIT = 200        # characters of them quoted
+MAX_ANSWER = 32 * 1024 * 1024   # bytes of one JSON answer read at most
+READ_CHUNK = 64 * 1024
 MAX_PAGES = 1000         # a server that never stops paging is cut here
 
 
@@ -102,9 +107,13 @@ class HttpClient:
         retry_reads=False: a read that fails (timed out, connection cut after the request
         went out) is never sent again, for a request the server may act on twice.
         retry_status=False (with retry_reads=False): nor is an answer such as 503 retried,
-        for a body streamed from a file."""
+        for a body streamed from a file.
+
+        The body is left unread (streamed): it is read with a cap (json_answer,
+        answer_words) or to a file, never whole into memory."""
         url = self.base_url + path
         session = self._sessions[retry_reads, retry_status and retry_reads]
+        kwargs.setdefault("stream", True)
         try:
             return session.request(method, url, verify=self.verify,
                                    timeout=timeout or self.timeout, **kwargs)
@@ -128,8 +137,35 @@ class HttpClient:
             session.close()
 
 
+class _SameOriginSession(requests.Session):
+    """Follows a redirect only within the origin (scheme, host and port) it was sent to:
+    the credentials a request carries (headers requests would not strip, such as NetMon's
+    legacy `token`) never reach another server, and https never falls back to http."""
+
+    def get_redirect_target(self, response):
+        target = super().get_redirect_target(response)
+        if target is not None:
+            there = _origin(urljoin(response.url, target))
+            if there != _origin(response.url):
+                raise HttpError(f"HTTP {response.status_code}: the server redirected to "
+                                f"{one_line(there)}, another origin than "
+                                f"{_origin(response.url)}; refused (no credential is sent "
+                                f"elsewhere)", status=response.status_code)
+        return target
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+    try:
+        port = parts.port or default
+    except ValueError:
+        port = None
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
+
+
 def _session(retry: Retry, pool_size: int, base_url: str) -> requests.Session:
-    session = requests.Session()
+    session = _SameOriginSession()
     # Every request goes to one appliance: its proxy (HTTPS_PROXY, NO_PROXY, or Windows'
     # settings) is looked up once here, not again for each of hundreds of downloads. With
     # the environment then left alone, no REQUESTS_CA_BUNDLE or .netrc steps in either.
@@ -148,6 +184,7 @@ def check(response: requests.Response, what: str,
     if response.ok:
         return response
     words = answer_words(response)
+    response.close()      # the rest of an error body is never read
     status = response.status_code
     message = f"HTTP {status} {response.reason or ''}".rstrip()
     if words:
@@ -163,8 +200,54 @@ def unexpected_answer(response: requests.Response, what: str, expected: str) -> 
 
 
 def answer_words(response: requests.Response) -> str:
-    """What a server's answer says, as one short line ('' for an empty body)."""
-    return server_words(response.content, response.headers.get("Content-Type", ""))
+    """What a server's answer says, as one short line ('' for an empty body), from at most
+    its first WORDS_BODY bytes."""
+    return server_words(_head(response), response.headers.get("Content-Type", ""))
+
+
+def json_answer(response: requests.Response, what: str, expected: str):
+    """The answer's JSON, read with a cap (MAX_ANSWER bytes); an answer that is not JSON,
+    or nested past any reasonable depth, is the server talking (`expected` says what was
+    asked for)."""
+    body = read_capped(response, what)
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise unexpected_answer(response, what, expected) from None
+
+
+def read_capped(response: requests.Response, what: str, limit: int = MAX_ANSWER) -> bytes:
+    """The whole body, refused past `limit` bytes. It is kept as the response's content,
+    as requests keeps what `.content` reads, so that its words can still be quoted."""
+    chunks, size = [], 0
+    try:
+        for chunk in response.iter_content(READ_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                response.close()
+                raise SrpError(f"the answer is larger than {limit // (1024 * 1024)} MiB, "
+                               f"more than any answer this tool asks for: refused", what)
+            chunks.append(chunk)
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
+            OSError) as exc:
+        raise SrpError(f"the answer broke off after {size} bytes ({_reason(exc)})",
+                       what) from None
+    response._content, response._content_consumed = b"".join(chunks), True
+    return response._content
+
+
+def _head(response: requests.Response) -> bytes:
+    """At most WORDS_BODY bytes of the body (what was read already, or the start of the
+    stream, whose rest is never read)."""
+    head = b""
+    try:
+        for chunk in response.iter_content(WORDS_BODY):
+            head += chunk
+            if len(head) >= WORDS_BODY:
+                break
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
+        pass              # a body that breaks off: its words are what came
+    return head[:WORDS_BODY]
 
 
 def server_words(body: bytes, content_type: str = "") -> str:
@@ -176,7 +259,7 @@ def server_words(body: bytes, content_type: str = "") -> str:
     if text[:1] in "{[":
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if isinstance(data, dict):
             for field in ("error", "detail", "message", "errors", "file"):
@@ -188,9 +271,17 @@ def server_words(body: bytes, content_type: str = "") -> str:
                                                                      text, re.I)):
         title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
         text = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
-    text = re.sub(r"[\x00-\x1f\x7f]+", " ", text)
-    text = re.sub(r"\s+", " ", text).strip()
-    return redact(text[:200] + ("..." if len(text) > 200 else ""))
+    return one_line(text)
+
+
+def one_line(text: str | None, limit: int = WORDS_LIMIT) -> str:
+    """A server's words as one short line that is safe to print: controls turned into
+    spaces, runs of space into one, what is still not printable (bidirectional overrides,
+    C1 controls) escaped as the summary escapes packet text, cut to `limit`, secrets
+    masked."""
+    text = re.sub(r"\s+", " ", re.sub(r"[\x00-\x1f\x7f]+", " ", text or "")).strip()
+    text = text[:limit] + ("..." if len(text) > limit else "")
+    return redact(printable(text))
 
 
 def page_numbers(what: str) -> Iterator[int]:

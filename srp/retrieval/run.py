@@ -99,7 +99,7 @@ def preview(vendor: Vendor, pcap_dir: Path, alarm_id: str | None, limits: Limits
     earlier = None if force else ResultStore(pcap_dir, vendor.name, alarm_id,
                                              _request(vendor, alarm_id, limits)
                                              ).earlier_result()
-    found = vendor.find_sessions()
+    found = _distinct(vendor, vendor.find_sessions())
     had = _held_sessions(earlier)
     reuse = None
     if earlier is not None and _is_final(earlier):
@@ -143,6 +143,22 @@ def preview(vendor: Vendor, pcap_dir: Path, alarm_id: str | None, limits: Limits
     return outcome
 
 
+def _distinct(vendor: Vendor, found: Found) -> Found:
+    """The search's sessions, each id once: an appliance that lists one many times does not
+    get it downloaded and merged as many times."""
+    sessions, seen = [], set()
+    for session in found.sessions:       # the first listing of each, in the search's order
+        if session.id not in seen:
+            seen.add(session.id)
+            sessions.append(session)
+    repeats = len(found.sessions) - len(sessions)
+    if repeats:
+        found.warnings.append(f"the appliance listed the same {vendor.session_noun} more "
+                              f"than once ({repeats} repeats): each is fetched once")
+        found.sessions = sessions
+    return found
+
+
 def _request(vendor: Vendor, alarm_id: str | None, limits: Limits) -> dict:
     """What identifies a retrieval: the vendor's request, the alarm and the caps."""
     return {**vendor.request(), "alarm_id": alarm_id,
@@ -166,7 +182,7 @@ def _retrieve(vendor: Vendor, store: ResultStore, request: dict, started: dateti
               limits: Limits, earlier: dict | None = None) -> Outcome:
     """Fetch and merge the sessions found; with an `earlier` result that is not final,
     only those it lacks, merged with its capture into a new one that supersedes it."""
-    found = vendor.find_sessions()
+    found = _distinct(vendor, vendor.find_sessions())
     log.debug("%s sessions found", len(found.sessions))
     had = _held_sessions(earlier)
     plan, notes, cuts = _plan([s for s in found.sessions if s.id not in had],

@@ -86,12 +86,16 @@ def _wrap(text: str, width: int, first: str, later: str, max_lines: int) -> list
         or [first.rstrip()]
 
 
+def _moment(ns: int) -> str:
+    return ns_to_rfc3339(ns) or "a time out of range"
+
+
 def _capture_lines(summary: CaptureSummary, width: int) -> list[str]:
     # The path is never cut or wrapped, however long: the analyst copies it whole.
     lines = [f"capture:  {printable(summary.path)}"]
     packets = f"packets:  {summary.packets}"
     if summary.first_ns is not None:
-        packets += (f", {ns_to_rfc3339(summary.first_ns)} to {ns_to_rfc3339(summary.last_ns)} "
+        packets += (f", {_moment(summary.first_ns)} to {_moment(summary.last_ns)} "
                     f"({human_duration(summary.last_ns - summary.first_ns)})")
     lines += [f"size:     {human_size(summary.size)} ({summary.size} bytes)",
               f"sha256:   {summary.sha256}", cut(packets, width)]

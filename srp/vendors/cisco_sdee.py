@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 
 from srp.capture.headers import packed_address
 from srp.errors import SrpError
-from srp.redaction import redact
-from srp.retrieval.http import server_words
+from srp.retrieval.http import one_line, server_words
 
 # --- Verified (Cisco IPS SDEE descriptions, public SDEE clients) ---
 SOAP_NAMESPACE = "http://www.w3.org/2003/05/soap-envelope"
@@ -57,7 +56,6 @@ ERROR_MESSAGE, ERROR_NAME = "errMessage", "name"
 _INTEGER = re.compile(r"\d{1,20}")
 _DECLARATIONS = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 _SUBSCRIPTION = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-_WORDS_LIMIT = 200
 
 
 class SensorSaid(SrpError):
@@ -217,9 +215,9 @@ def _alert(element) -> Alert | None:
     contexts = [_base64(side)[0] for context in _cid_all(element, CONTEXT)
                 for name in CONTEXT_SIDES for side in _cid_all(context, name)]
     return Alert(event_id=event_id, time_ns=_time(element),
-                 severity=_clean(element.get(SEVERITY)),
-                 signature_id=_clean(signature_attributes.get(SIGNATURE_ID)),
-                 description=_clean(signature_attributes.get(SIGNATURE_DESCRIPTION)),
+                 severity=one_line(element.get(SEVERITY)),
+                 signature_id=one_line(signature_attributes.get(SIGNATURE_ID)),
+                 description=one_line(signature_attributes.get(SIGNATURE_DESCRIPTION)),
                  attacker=attacker, targets=targets, ip_log_ids=list(dict.fromkeys(log_ids)),
                  unreadable_log_ids=len(log_texts) - len(log_ids), trigger=trigger,
                  trigger_problem=problem,
@@ -272,7 +270,7 @@ def _error(root) -> tuple[str, str] | None:
             words = words or _text(named)
         if reason is not None:
             words = _text(reason) or words
-    return _clean(name), _clean(words) or "no reason given"
+    return one_line(name), one_line(words) or "no reason given"
 
 
 def _first(element, *tags: str):
@@ -309,6 +307,4 @@ def _text(element) -> str:
     return " ".join(element.itertext())
 
 
-def _clean(text: str | None) -> str:
-    text = re.sub(r"\s+", " ", re.sub(r"[\x00-\x1f\x7f]", " ", text or "")).strip()
-    return redact(text[:_WORDS_LIMIT] + ("..." if len(text) > _WORDS_LIMIT else ""))
+

@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 from srp.errors import UsageError
 from srp.retrieval.download import ByteBudget, save_body
-from srp.retrieval.http import HttpClient, check, page_numbers, unexpected_answer
+from srp.retrieval.http import (HttpClient, check, json_answer, page_numbers,
+                                unexpected_answer)
 from srp.retrieval.inputs import TimeWindow
 from srp.retrieval.vendor import Downloaded, Found, NoData, Session, Vendor
 
@@ -87,13 +88,14 @@ class NetMon(Vendor):
             body = {"query": self._lucene, **self._window.as_dict(),
                     "offset": seen, "limit": PAGE_SIZE}
             answer = self._call("POST", self._search_path, what, json=body)
+            expected = "the answer is not the session list this tool expects"
+            data = json_answer(answer, what, expected)
             try:
-                data = answer.json()
-                page = data["sessions"]
+                # A page is held to the length asked for: the rest comes again next page.
+                page = list(data["sessions"])[:PAGE_SIZE]
                 total = int(data["total"])
-            except (ValueError, KeyError, TypeError):
-                raise unexpected_answer(answer, what, "the answer is not the session list "
-                                        "this tool expects") from None
+            except (ValueError, KeyError, TypeError, OverflowError):
+                raise unexpected_answer(answer, what, expected) from None
             for item in page:
                 session = _session_from(item)
                 if session is None:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from srp.errors import SrpError, UsageError
 from srp.retrieval.download import ByteBudget, TransferBroken, save_body
-from srp.retrieval.http import HttpClient, check, page_numbers, unexpected_answer
+from srp.retrieval.http import (HttpClient, check, json_answer, page_numbers,
+                                unexpected_answer)
 from srp.retrieval.inputs import TimeWindow, parse_alarm_date, parse_integer_id
 from srp.retrieval.vendor import Downloaded, Found, NoData, Session, Vendor
 from srp.timestamps import rfc3339
@@ -214,15 +215,16 @@ class Stamus(Vendor):
             params = {QFILTER: self._qfilter, FROM_DATE: start_ms, TO_DATE: end_ms,
                       PAGE: number + 1, PAGE_SIZE_PARAM: PAGE_SIZE}
             answer = self._call("GET", ALERTS_PATH, what, params=params)
+            expected = "the answer is not the alert list this tool expects"
+            data = json_answer(answer, what, expected)
             try:
-                data = answer.json()
                 results = data[ANSWER_RESULTS]
                 count = int(data[ANSWER_COUNT])
                 if not isinstance(results, list):
                     raise TypeError
-            except (ValueError, KeyError, TypeError):
-                raise unexpected_answer(answer, what, "the answer is not the alert list this "
-                                        "tool expects") from None
+                results = results[:PAGE_SIZE]     # held to the length asked for
+            except (ValueError, KeyError, TypeError, OverflowError):
+                raise unexpected_answer(answer, what, expected) from None
             yield from results
             seen += len(results)
             if not results or seen >= count or not data.get(ANSWER_NEXT):
@@ -267,15 +269,11 @@ class Stamus(Vendor):
     def _step(self, method: str, path: str, what: str, done: tuple[str, str],
               **kwargs) -> None:
         """One filestore_pcap call, which must answer with its word for done."""
+        expected = f'the server did not answer {{"{done[0]}": "{done[1]}"}}'
         with self._call(method, path, what, **kwargs) as answer:
-            try:
-                data = answer.json()
-                worked = isinstance(data, dict) and data.get(done[0]) == done[1]
-            except ValueError:
-                worked = False
-            if not worked:
-                raise unexpected_answer(answer, what, f"the server did not answer "
-                                        f"{{\"{done[0]}\": \"{done[1]}\"}}")
+            data = json_answer(answer, what, expected)
+            if not (isinstance(data, dict) and data.get(done[0]) == done[1]):
+                raise unexpected_answer(answer, what, expected)
 
 
 def _fields_of(received) -> dict | None:
