@@ -84,7 +84,10 @@ class HttpClient:
             backoff_factor=0.5, backoff_max=10, status_forcelist=RETRY_STATUSES,
             allowed_methods=frozenset(retry_methods or ("GET", "HEAD", "POST")),
             respect_retry_after_header=True, raise_on_status=False)
-        self.session = _session(retry, pool_size, base_url)
+        # Every request goes to one appliance: its proxy (HTTPS_PROXY, NO_PROXY, or
+        # Windows' settings) is looked up once, for all three sessions.
+        proxies = requests.utils.get_environ_proxies(base_url)
+        self.session = _session(retry, pool_size, proxies)
         self.session.headers["User-Agent"] = f"srp-pcap/{__version__}"
         self.session.headers.update(headers or {})
         # Requests that must not reach the server twice go through a session whose reads
@@ -95,7 +98,7 @@ class HttpClient:
         self._sessions = {(True, True): self.session}
         for statuses in (True, False):
             session = _session(retry.new(read=False, status=retries if statuses else 0),
-                               pool_size, base_url)
+                               pool_size, proxies)
             session.headers, session.cookies = self.session.headers, self.session.cookies
             self._sessions[False, statuses] = session
 
@@ -164,12 +167,11 @@ def _origin(url: str) -> str:
     return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
 
 
-def _session(retry: Retry, pool_size: int, base_url: str) -> requests.Session:
+def _session(retry: Retry, pool_size: int, proxies: dict) -> requests.Session:
     session = _SameOriginSession()
-    # Every request goes to one appliance: its proxy (HTTPS_PROXY, NO_PROXY, or Windows'
-    # settings) is looked up once here, not again for each of hundreds of downloads. With
-    # the environment then left alone, no REQUESTS_CA_BUNDLE or .netrc steps in either.
-    session.proxies = requests.utils.get_environ_proxies(base_url)
+    # The appliance's proxy, looked up once, not again for each of hundreds of downloads.
+    # With the environment then left alone, no REQUESTS_CA_BUNDLE or .netrc steps in either.
+    session.proxies = proxies
     session.trust_env = False
     adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
     session.mount("https://", adapter)

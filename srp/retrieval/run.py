@@ -107,8 +107,7 @@ def preview(vendor: Vendor, pcap_dir: Path, alarm_id: str | None, limits: Limits
                  + Path(earlier["result"]["pcap"]).name)
         plan, warnings, cuts = [], [], []
     else:
-        plan, warnings, cuts = _plan([s for s in found.sessions if s.id not in had],
-                                     _remaining(limits, earlier))
+        plan, warnings, cuts = _plan_beyond(found, had, earlier, limits)
     starts = sorted(stamp for s in plan for stamp in (s.start, s.end) if stamp)
     endpoints = Counter(host for s in plan for host in dict.fromkeys(s.endpoints))
     announced = sum(s.size or 0 for s in plan)
@@ -185,8 +184,7 @@ def _retrieve(vendor: Vendor, store: ResultStore, request: dict, started: dateti
     found = _distinct(vendor, vendor.find_sessions())
     log.debug("%s sessions found", len(found.sessions))
     had = _held_sessions(earlier)
-    plan, notes, cuts = _plan([s for s in found.sessions if s.id not in had],
-                              _remaining(limits, earlier))
+    plan, notes, cuts = _plan_beyond(found, had, earlier, limits)
     warnings = notes + cuts
     if earlier is not None and not plan:
         return _unchanged(vendor, found, earlier, warnings)
@@ -218,14 +216,14 @@ def _held_sessions(manifest: dict | None) -> dict[str, dict]:
             if entry.get("status") == "downloaded"}
 
 
-def _remaining(limits: Limits, earlier: dict | None) -> Limits:
-    """The caps left for a top-up: the earlier capture counts against them."""
-    if earlier is None:
-        return limits
-    held = len(_held_sessions(earlier))
-    return Limits(max(1, limits.max_sessions - held),
-                  max(1, limits.max_bytes - int(earlier["result"].get("bytes", 0))),
-                  limits.concurrency)
+def _plan_beyond(found: Found, had: dict, earlier: dict | None, limits: Limits):
+    """_plan of the sessions the earlier result (`had`: its sessions) lacks, within the
+    caps its capture leaves."""
+    if earlier is not None:
+        limits = Limits(max(1, limits.max_sessions - len(had)),
+                        max(1, limits.max_bytes - int(earlier["result"].get("bytes", 0))),
+                        limits.concurrency)
+    return _plan([s for s in found.sessions if s.id not in had], limits)
 
 
 def _window_state(vendor: Vendor, outcome: Outcome) -> None:
